@@ -1,0 +1,69 @@
+"""Every lesson: the released notebook is clean, and the real grader gives the solution full marks and the
+untouched release zero. (nbval runs the solution notebooks themselves; lessons/ being in sync with
+solutions/ is checked by `autograde release --check` in the test command.)"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))
+LESSON_IDS = [path.parent.name for path in SOLUTIONS]
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _released(solution):
+    return REPO_ROOT / "lessons" / solution.relative_to(REPO_ROOT / "solutions")
+
+
+def _grade(notebook) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "autograde", "check", str(notebook), "--json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_there_are_lessons():
+    assert SOLUTIONS, "no solutions/NN_name/NN_name.ipynb found"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=LESSON_IDS)
+def test_released_lesson_is_clean(solution):
+    lesson = _released(solution)
+    assert lesson.exists(), f"{lesson} is missing: run `python -m autograde release`"
+    for cell in _cells(lesson):
+        source = "".join(cell["source"])
+        assert "BEGIN SOLUTION" not in source and "BEGIN HIDDEN TESTS" not in source
+        if cell["cell_type"] == "code":
+            assert not cell["outputs"], "released lessons ship without outputs"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=LESSON_IDS)
+def test_solution_has_exercises_a_figure_and_no_errors(solution):
+    cells = _cells(solution)
+    graded = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    answers = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    assert len(answers) >= 2 and len(graded) >= len(answers)
+    assert all(c["metadata"]["nbgrader"]["points"] > 0 for c in graded)
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the stored run shows no figure"
+    assert not [o for o in outputs if o.get("output_type") == "error"], "the stored run has an error"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=LESSON_IDS)
+def test_grader_gives_solution_full_marks_and_release_zero(solution):
+    solved = _grade(solution)
+    failed = [e for e in solved["exercises"] if not e["passed"]]
+    assert solved["score"] == solved["max_score"] > 0, f"solution lost points: {failed}"
+
+    stub = _grade(_released(solution))
+    assert stub["max_score"] == solved["max_score"]
+    assert stub["score"] == 0, [e for e in stub["exercises"] if e["points"]]
