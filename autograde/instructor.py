@@ -1,0 +1,161 @@
+"""Instructor commands: release, grade, export, feedback (nbgrader underneath, configured by nbgrader_config.py).
+
+    autograde release            regenerate lessons/ from solutions/ (nbgrader generate_assignment --no-db)
+    autograde release --check    fail, naming the files, when lessons/ is out of sync with solutions/
+    autograde grade DIR          autograde DIR/<student>/<assignment>/<assignment>.ipynb (nbgrader's layout)
+    autograde export             grades.csv from the gradebook (nbgrader's CSV exporter)
+    autograde feedback           HTML feedback for every autograded submission
+"""
+
+import filecmp
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.plugins import CsvExportPlugin
+from tqdm import tqdm
+
+from .course import Course, CourseError
+from .results import read_result
+from .runner import NbGrader
+
+IGNORED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
+
+
+def _chosen(course: Course, names: list[str]) -> list[str]:
+    return [course.require(name) for name in names] if names else course.assignments()
+
+
+def release(course: Course, names: list[str]) -> list[str]:
+    """Regenerate lessons/<assignment>/ for each assignment; returns the notebooks written."""
+    nbgrader = NbGrader(course, course.grading_dir / "logs" / "release.log")
+    written = []
+    for assignment in _chosen(course, names):
+        nbgrader.generate_assignment(assignment, with_database=False)
+        written.append(str(course.release_notebook(assignment)))
+    return written
+
+
+def release_differences(course: Course, names: list[str]) -> list[str]:
+    """Files of lessons/ that differ from a fresh release of solutions/ (empty when in sync)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        nbgrader = NbGrader(course, Path(scratch) / "release.log", release_directory=str(Path(scratch) / "lessons"))
+        chosen = _chosen(course, names)
+        for assignment in chosen:
+            nbgrader.generate_assignment(assignment, with_database=False)
+        fresh_root = Path(scratch) / "lessons"
+        problems = []
+        for assignment in chosen:
+            problems += _compare_trees(fresh_root / assignment, course.release_dir / assignment)
+        if not names and course.release_dir.is_dir():
+            problems += [f"{path}: has no source in {course.source_dir.name}/"
+                         for path in sorted(course.release_dir.iterdir())
+                         if path.is_dir() and path.name not in IGNORED and path.name not in chosen]
+    return problems
+
+
+def _compare_trees(fresh: Path, current: Path) -> list[str]:
+    def files(root: Path) -> set[Path]:
+        if not root.is_dir():
+            return set()
+        return {path.relative_to(root) for path in root.rglob("*")
+                if path.is_file() and not IGNORED.intersection(path.relative_to(root).parts)}
+
+    fresh_files, current_files = files(fresh), files(current)
+    problems = [f"{current / name}: missing" for name in sorted(fresh_files - current_files)]
+    problems += [f"{current / name}: not in a fresh release" for name in sorted(current_files - fresh_files)]
+    problems += [f"{current / name}: differs from a fresh release" for name in sorted(fresh_files & current_files)
+                 if not filecmp.cmp(fresh / name, current / name, shallow=False)]
+    return problems
+
+
+def find_submissions(course: Course, submitted: Path) -> list[tuple[str, str]]:
+    """(student, assignment) for every DIR/<student>/<assignment>/<assignment>.ipynb."""
+    submitted = Path(submitted)
+    if not submitted.is_dir():
+        raise CourseError(f"{submitted}: no such directory (expected nbgrader's submitted/<student>/<assignment>/)")
+    found = []
+    for student in sorted(p for p in submitted.iterdir() if p.is_dir() and p.name not in IGNORED):
+        for folder in sorted(p for p in student.iterdir() if p.is_dir() and p.name not in IGNORED):
+            if folder.name not in course.assignments():
+                raise CourseError(f"{folder}: {folder.name!r} is not one of the course's assignments "
+                                  f"({', '.join(course.assignments()) or 'none yet'})")
+            if (folder / f"{folder.name}.ipynb").is_file():
+                found.append((student.name, folder.name))
+    if not found:
+        raise CourseError(f"{submitted}: no submissions (expected <student>/<assignment>/<assignment>.ipynb in it)")
+    return found
+
+
+def grade(course: Course, submitted: Path, assignments: list[str], force: bool) -> list[dict]:
+    """Autograde every submission in submitted/; returns one result (or error) per submission."""
+    submissions = [(student, assignment) for student, assignment in find_submissions(course, submitted)
+                   if not assignments or assignment in assignments]
+    for name in assignments:
+        course.require(name)
+    # The gradebook learns each assignment's cells (with the hidden tests) from solutions/; the release it
+    # writes on the way goes to a scratch folder, so grading never touches lessons/.
+    nbgrader = NbGrader(course, course.grading_dir / "logs" / "grade.log",
+                        submitted_directory=str(Path(submitted).resolve()),
+                        release_directory=str(course.grading_dir / "release"))
+    for assignment in sorted({assignment for _, assignment in submissions}):
+        nbgrader.generate_assignment(assignment, with_database=True)
+    results = []
+    for student, assignment in tqdm(submissions, desc="grading", unit="notebook", file=sys.stderr):
+        entry = {"student": student, "assignment": assignment}
+        try:
+            nbgrader.autograde(assignment, student, force=force)
+            source = nbformat.read(course.source_notebook(assignment), as_version=4)
+            result = read_result(nbgrader.coursedir.db_url, assignment, student,
+                                 nbgrader.path("autograded", student, assignment), source,
+                                 label=str(nbgrader.path("submitted", student, assignment)))
+            entry.update(asdict(result))
+        except CourseError as error:
+            entry["error"] = str(error)
+        results.append(entry)
+    return results
+
+
+def grade_table(results: list[dict]) -> str:
+    width = max(len("student"), *(len(entry["student"]) for entry in results))
+    lines = [f"{'student':<{width}}  {'assignment':<16}  score    failed exercises"]
+    for entry in results:
+        if "error" in entry:
+            lines.append(f"{entry['student']:<{width}}  {entry['assignment']:<16}  error: {entry['error']}")
+            continue
+        failed = [f"{exercise['name']} ({exercise['message'][:60]})" for exercise in entry["exercises"]
+                  if not exercise["passed"]]
+        score = f"{entry['score']:g}/{entry['max_score']:g}"
+        lines.append(f"{entry['student']:<{width}}  {entry['assignment']:<16}  {score:<7}  {'; '.join(failed)}")
+    return "\n".join(lines)
+
+
+def export(course: Course, destination: Path) -> Path:
+    """nbgrader's CSV export of the gradebook (one row per student and assignment)."""
+    destination = Path(destination or course.grading_dir / "grades.csv")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    nbgrader = NbGrader(course, course.grading_dir / "logs" / "export.log")
+    exporter = CsvExportPlugin(parent=nbgrader.api)
+    exporter.to = str(destination)
+    with Gradebook(course.db_url) as gradebook:
+        if not gradebook.assignments:
+            raise CourseError(f"the gradebook ({course.db_url}) has no grades yet; run `autograde grade DIR` first")
+        exporter.export(gradebook)
+    return destination
+
+
+def feedback(course: Course, names: list[str]) -> list[Path]:
+    """HTML feedback for every autograded submission of the chosen assignments; returns the files."""
+    nbgrader = NbGrader(course, course.grading_dir / "logs" / "feedback.log")
+    autograded = Path(nbgrader.coursedir.format_path(nbgrader.coursedir.autograded_directory, ".", "."))
+    chosen = _chosen(course, names)
+    graded = sorted({path.parent.name for path in autograded.glob("*/*/*.ipynb")} & set(chosen))
+    if not graded:
+        raise CourseError(f"nothing autograded yet in {autograded}; run `autograde grade DIR` first")
+    for assignment in graded:
+        nbgrader.generate_feedback(assignment)
+    feedback_root = Path(nbgrader.coursedir.format_path(nbgrader.coursedir.feedback_directory, ".", "."))
+    return sorted(path for assignment in graded for path in feedback_root.glob(f"*/{assignment}/*.html"))

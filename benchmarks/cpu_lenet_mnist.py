@@ -1,0 +1,99 @@
+"""LeNet-5 on the MNIST training set, one epoch on the CPU: utils.training.fit against a textbook loop.
+
+    python benchmarks/cpu_lenet_mnist.py             # the full 60,000 images (a minute or two)
+    python benchmarks/cpu_lenet_mnist.py --dry-run   # 512 images: checks that the script still works
+
+The textbook loop is what most tutorials write: torchvision's MNIST dataset with ToTensor and Normalize
+(plus Pad(2): LeNet-5 reads 32x32), a DataLoader with num_workers=2, float32, the plain training loop.
+Both sides get the same model, images, batch size and optimizer (the one fit picks, with its learning rate
+and weight decay), and both are timed from the first line to the end of the epoch, loader start-up
+included. Prints images/s for both and, as its last line, ratio=<fit images/s / textbook images/s>.
+"""
+
+import argparse
+import os
+import time
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+import torchvision
+import torchvision.transforms as T
+from torch.utils.data import DataLoader, Subset
+
+from utils.data import MNIST_STATS, data_root, load_dataset
+from utils.models import get_model
+from utils.training import evaluate, fit, pad_to_size, seed_everything
+
+DRY_RUN_IMAGES = 512
+
+
+def textbook_loader(indices: torch.Tensor, batch_size: int) -> DataLoader:
+    transform = T.Compose([T.Pad(2), T.ToTensor(), T.Normalize(*MNIST_STATS)])
+    dataset = torchvision.datasets.MNIST(str(data_root()), train=True, transform=transform, download=False)
+    return DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=True, num_workers=2)
+
+
+def textbook_epoch(model, loader, optimizer) -> None:
+    model.train()
+    for images, labels in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+
+def warm_up(batch_size: int) -> None:
+    """One step of a throwaway model, so that neither side pays for the library's first-call set-up."""
+    model = get_model("lenet5")
+    F.cross_entropy(model(torch.randn(batch_size, 1, 32, 32)), torch.zeros(batch_size, dtype=torch.long)).backward()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help=f"only {DRY_RUN_IMAGES} images")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args()
+
+    train = pad_to_size(load_dataset("mnist", "train", require_real=True), 32)  # the paper's 32x32 field
+    test = pad_to_size(load_dataset("mnist", "test", require_real=True), 32)
+    indices = torch.arange(len(train))
+    if args.dry_run:
+        indices = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:DRY_RUN_IMAGES]
+        test = test.subset(DRY_RUN_IMAGES)
+    train = replace(train, images=train.images[indices], labels=train.labels[indices])
+    count = len(indices)
+    print(f"LeNet-5, MNIST: {count:,} training images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    warm_up(args.batch_size)
+
+    seed_everything(0)
+    helper_model = get_model("lenet5")
+    start = time.perf_counter()
+    history = fit(helper_model, train, epochs=1, batch_size=args.batch_size, device="cpu", quiet=True)
+    helper_speed = count / (time.perf_counter() - start)
+    recipe = history.meta["recipe"]
+
+    seed_everything(0)
+    textbook_model = get_model("lenet5")
+    optimizer_class = torch.optim.AdamW if recipe["optimizer"] == "adamw" else torch.optim.SGD
+    options = {"momentum": recipe["momentum"], "nesterov": True} if recipe["optimizer"] == "sgd" else {}
+    optimizer = optimizer_class(textbook_model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"],
+                                **options)  # fmt: skip
+    start = time.perf_counter()
+    textbook_epoch(textbook_model, textbook_loader(indices, args.batch_size), optimizer)
+    textbook_speed = count / (time.perf_counter() - start)
+
+    print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
+    print(f"textbook loop  {textbook_speed:8,.0f} images/s   test accuracy {_accuracy(textbook_model, test)}")
+    print(f"fit            {helper_speed:8,.0f} images/s   test accuracy {_accuracy(helper_model, test)}")
+    print(f"load average   {os.getloadavg()[0]:.2f} at the end")
+    print(f"ratio={helper_speed / textbook_speed:.2f}")
+
+
+def _accuracy(model, test) -> str:
+    return f"{100 * evaluate(model, test).accuracy:.2f}%"
+
+
+if __name__ == "__main__":
+    main()

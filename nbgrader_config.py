@@ -1,0 +1,78 @@
+"""nbgrader configuration of the course (nbgrader, its JupyterLab extension and `autograde` read this file).
+
+nbgrader looks for nbgrader_config.py in the directory it starts in: start JupyterLab and `nbgrader ...`
+commands in the repository root. Paths below are absolute, so the course works from there whatever the
+current directory of a later command.
+
+    solutions/NN_name/NN_name.ipynb   instructor source (solutions, hidden tests)   -> source_directory
+    lessons/NN_name/NN_name.ipynb     released learner notebooks (generated)       -> release_directory
+    grading/                          submitted/, autograded/, feedback/, gradebook.db (git-ignored)
+
+Environment variables:
+    CNN_COURSE_GRADING       the grading directory (default <repo>/grading)
+    CNN_COURSE_DB_URL        the gradebook as any SQLAlchemy URL (default sqlite in the grading directory),
+                             e.g. postgresql+psycopg2://grader:secret@dbhost/cnn_course for a large class
+    CNN_COURSE_CELL_TIMEOUT  seconds one cell may run while grading (default 120)
+    CNN_COURSE_KERNEL_MEMORY_MB  memory one grading kernel may allocate (default: half of this machine's)
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader import preprocessors as nbgrader_steps
+
+c = get_config()  # noqa: F821 (nbgrader's config loader provides get_config)
+
+ROOT = Path(__file__).resolve().parent
+GRADING = Path(os.environ.get("CNN_COURSE_GRADING") or ROOT / "grading").resolve()
+
+# The grading protections live in the repository's autograde package; make it importable even where the
+# course was not pip-installed (a JupyterLab started from the repository root).
+try:
+    import autograde.preprocessors as guards
+except ImportError:
+    sys.path.insert(0, str(ROOT))
+    import autograde.preprocessors as guards
+
+c.CourseDirectory.root = str(ROOT)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "lessons"
+c.CourseDirectory.submitted_directory = str(GRADING / "submitted")
+c.CourseDirectory.autograded_directory = str(GRADING / "autograded")
+c.CourseDirectory.feedback_directory = str(GRADING / "feedback")
+c.CourseDirectory.db_url = os.environ.get("CNN_COURSE_DB_URL") or f"sqlite:///{GRADING / 'gradebook.db'}"
+c.CourseSettings.grading_directory = str(GRADING)
+
+# Learners keep their work in lessons/NN_name/NN_name.ipynb; the stub an answer cell starts with.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Per cell. Graded cells finish in seconds, but lessons also train small models (the smoke profile while
+# grading), and a laptop CPU may be several times slower than CI.
+c.Execute.timeout = int(os.environ.get("CNN_COURSE_CELL_TIMEOUT") or 120)
+
+# Autograde = nbgrader's own pipeline with three of our preprocessors (see autograde/preprocessors.py):
+# NormalizeSubmission repairs the nbgrader metadata a learner may have edited or deleted before nbgrader's
+# checks read it; GuardedExecute runs the notebook in a sandboxed kernel, skips answer cells that the static
+# scan flags and regrades around a cell that kills or hangs the kernel.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    nbgrader_steps.ClearOutput,
+    guards.NormalizeSubmission,
+    nbgrader_steps.DeduplicateIds,
+    nbgrader_steps.OverwriteKernelspec,
+    nbgrader_steps.OverwriteCells,
+    nbgrader_steps.CheckCellMetadata,
+]
+c.Autograde.autograde_preprocessors = [
+    guards.GuardedExecute,
+    nbgrader_steps.IgnorePattern,
+    ClearMetadataPreprocessor,
+    nbgrader_steps.LimitOutput,
+    nbgrader_steps.SaveAutoGrades,
+    nbgrader_steps.AssignLatePenalties,
+    nbgrader_steps.CheckCellMetadata,
+]
+if os.environ.get("CNN_COURSE_KERNEL_MEMORY_MB"):
+    c.GuardedExecute.memory_limit_mb = int(os.environ["CNN_COURSE_KERNEL_MEMORY_MB"])

@@ -1,0 +1,357 @@
+"""The grading protections one by one, without nbgrader: the static scan, the checks' type and tamper
+guards, and the kernel sandbox (in a subprocess: an audit hook cannot be removed once installed)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from autograde.plan import GradingPlan
+from autograde.scan import scan_cell
+from utils import checks
+
+REPO = Path(__file__).resolve().parent.parent
+
+# ---- the static scan ----
+
+FLAGGED = {
+    # the reference implementation, by every route
+    "import utils.models": "imports utils.models",
+    "from utils.models import get_model": "imports utils.models",
+    "from utils import models": "imports utils.models",
+    "from utils.models.lenet import LeNet5": "imports utils.models.lenet",
+    "import torchvision.models as tvm": "imports torchvision.models",
+    "from torchvision import models": "imports torchvision.models",
+    "from torchvision.models import resnet18": "imports torchvision.models",
+    "from torchvision import *": "imports * from torchvision",
+    "import timm": "imports timm",
+    "import torchvision\nnet = torchvision.models.alexnet()": "imports torchvision.models",
+    "import utils\nnet = utils.models.get_model('lenet5')": "imports utils.models",
+    "import importlib\nm = importlib.import_module('utils.mod' + 'els')": "imports importlib",
+    "m = __import__('utils.models')": "uses __import__",
+    "import utils\nm = getattr(utils, 'models')": "reads the attribute 'models'",
+    "import utils\nm = getattr(utils, 'mod' + 'els')": "computed attribute name on utils",
+    "exec('import timm')": "uses exec",
+    "%timeit import utils.models": "imports utils.models",
+    # monkeypatching torch, numpy, builtins and the checks
+    "torch.allclose = lambda *a, **k: True": "assigns torch.allclose",
+    "import torch as T\nT.Tensor.__eq__ = lambda s, o: True": "assigns torch.Tensor.__eq__",
+    "from torch import Tensor\nTensor.__eq__ = lambda s, o: True": "assigns torch.Tensor.__eq__",
+    "T = torch.Tensor\nT.allclose = None": "assigns torch.Tensor.allclose",
+    "setattr(torch, 'allclose', print)": "calls setattr() on torch",
+    "np.allclose = print": "assigns numpy.allclose",
+    "del torch.nn.functional.relu": "assigns torch.nn.functional.relu",
+    "import builtins\nbuiltins.isinstance = print": "imports builtins",
+    "__builtins__.isinstance = print": "uses __builtins__",
+    "isinstance = lambda *a: True": "rebinds the name 'isinstance'",
+    "checks.check_value = lambda *a, **k: None": "assigns utils.checks.check_value",
+    "from utils import checks as c\nc.check_close = print": "assigns utils.checks.check_close",
+    "checks = None": "rebinds the name 'checks'",
+    "import numpy as torch": "rebinds the name 'torch'",
+    "def f():\n    global F\n    F = None": "rebinds the global name 'F'",
+    "type(x).__eq__ = lambda s, o: True": "assigns .__eq__ on another object",
+    "f.__code__ = g.__code__": "rewrites a function's code",
+    "x = [torch][0].__dict__['allclose']": "changes another object's attributes",
+    "object.__setattr__(torch, 'allclose', print)": "changes another object's attributes",
+    "torch.nn.modules.module.register_module_forward_hook(hook)": "registers a hook",
+    "from torch.overrides import TorchFunctionMode": "overrides torch functions",
+    "torch.library.impl('aten::add', 'CPU')": "overrides torch operators",
+    # kernel hooks
+    "get_ipython().input_transformers_post.append(lambda lines: ['pass'])": "input transformer",
+    "ip = get_ipython()\nip.events.register('pre_run_cell', print)": "uses get_ipython",
+    "%run ../helper.py": "uses get_ipython",
+    "import sys\nframe = sys._getframe(1)": "reads other frames",
+    "import inspect": "imports inspect",
+    "import sys\nsys.settrace(print)": "traces the tests",
+    "import threading": "imports threading",
+    # the grader's files, processes
+    "open('../../../solutions/01_lenet5/01_lenet5.ipynb').read()": "a file of the grader",
+    "!cat ../../solutions/x.ipynb": "a file of the grader",
+    "import sqlite3": "imports sqlite3",
+    "path = 'gradebook.db'": "a file of the grader",
+    "import sys\nsys.modules['utils.checks'] = None": "sys.modules",
+    "import os\nos.system('sleep 100 &')": "starts other programs",
+    "import subprocess": "imports subprocess",
+    "getattr([os][0], 'fo' + 'rk')()": "computed attribute name",
+}
+
+FINE = [
+    "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom torch import nn\nimport numpy as np\n"
+    "import math\nfrom utils import checks",
+    "from torchvision import transforms\nimport torchvision.transforms.v2 as T",
+    textwrap.dedent('''
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                for i in range(3):
+                    setattr(self, f"layer{i}", nn.Linear(2, 2))
+
+            def forward(self, x):
+                for i in range(3):
+                    x = getattr(self, f"layer{i}")(x)
+                return x
+
+            def reset(self):
+                for m in self.modules():
+                    if isinstance(m, nn.Conv2d):
+                        nn.init.kaiming_normal_(m.weight)
+    '''),
+    "%matplotlib inline\n%timeit x = torch.randn(3)",
+    'def size(n, k, s=1, p=0):\n    """The solutions of ..."""\n    return (n + 2 * p - k) // s + 1',
+    "torch.backends.cudnn.benchmark = True\ntorch.manual_seed(0)\nnp.random.seed(0)",
+    "def f(x):\n    F = x.shape[0]\n    return F",
+    "class Anything:\n    def __eq__(self, other):\n        return True",
+    "x = F.relu(torch.flatten(t, 1))\nm = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())",
+    "def helper(block, i):\n    setattr(block, f'conv{i}', nn.Conv2d(1, 1, 3))",
+    "# YOUR CODE HERE\nraise NotImplementedError()",
+    "this is not Python (",
+]
+
+
+@pytest.mark.parametrize("code", list(FLAGGED))
+def test_scan_flags_ways_around_the_grading(code):
+    findings = scan_cell(code)
+    assert findings, f"not flagged: {code!r}"
+    assert any(FLAGGED[code] in finding.reason for finding in findings), findings
+
+
+@pytest.mark.parametrize("code", FINE)
+def test_scan_leaves_ordinary_answers_alone(code):
+    assert scan_cell(code) == []
+
+
+def test_scan_reports_the_line():
+    assert [finding.line for finding in scan_cell("x = 1\n\nimport timm\n")] == [3]
+
+
+# ---- utils.checks: types, models, tampering ----
+
+def failure(check, *args, **kwargs) -> str:
+    with pytest.raises(checks.CheckFailed) as raised:
+        check(*args, **kwargs)
+    return str(raised.value)
+
+
+class AlwaysEqual(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+class RiggedTensor(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+
+def test_check_value_accepts_plain_numbers_only():
+    checks.check_value(28, 28, "size")
+    checks.check_value(torch.tensor(28), 28, "size")
+    checks.check_value((3, 32, 32), (3, 32, 32), "shape")
+    assert failure(checks.check_value, 30, 28, "size") == "size: expected 28, got 30"
+    assert "use // for integer division" in failure(checks.check_value, 28.0, 28, "size")
+    assert "a subclass of int" in failure(checks.check_value, AlwaysEqual(0), 28, "size")
+    assert "got the bool True" in failure(checks.check_value, True, 1, "flag")
+    assert "got str" in failure(checks.check_value, "28", 28, "size")
+
+
+def test_check_close_rejects_tensor_subclasses_and_says_where_values_differ():
+    expected = torch.tensor([1.0, 2.0, 3.0])
+    checks.check_close(expected + 1e-7, expected, "y")
+    assert "a subclass" in failure(checks.check_close, expected.as_subclass(RiggedTensor), expected, "y")
+    message = failure(checks.check_close, torch.tensor([1.0, 2.5, 3.0]), expected, "y", hint="check the mean")
+    assert "by up to 0.5 at index (1,)" in message and message.endswith(": check the mean")
+    assert "expected shape (3,), got (1, 3)" in failure(checks.check_close, expected[None], expected, "y")
+    assert "expected a torch.Tensor, got list" in failure(checks.check_close, [1.0, 2.0, 3.0], expected, "y")
+
+
+class CountsWrong(nn.Module):
+    """Overrides parameters() to report a made-up count: the check must count for itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def parameters(self, recurse=True):
+        return iter([torch.zeros(690)])
+
+
+def test_check_param_count_counts_without_trusting_the_model():
+    # 4 * 1 * 3 * 3 weights + 4 biases = 40, whatever the class claims
+    checks.check_param_count(CountsWrong(), 40)
+    message = failure(checks.check_param_count, nn.Conv2d(3, 64, 3, bias=True), 1728, hint="use bias=False")
+    assert message == "Conv2d: expected 1,728 parameters, found 1,792: use bias=False"
+
+
+class Small(nn.Module):
+    def __init__(self, relu=True):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.relu = relu
+
+    def forward(self, x):
+        warnings.warn("a learner's warning", stacklevel=2)  # stderr would cost the test cell its points
+        out = self.fc(x)
+        return out.relu() if self.relu else out
+
+
+def test_check_matches_reference_compares_behaviour_and_stays_silent(capfd):
+    inputs = torch.randn(5, 3)
+    checks.check_matches_reference(Small(), Small(), inputs, "Small")
+    assert "the output for the reference's weights" in failure(
+        checks.check_matches_reference, Small(relu=False), Small(), inputs, "Small")
+    assert "missing fc.weight, fc.bias; unexpected 0.weight, 0.bias" in failure(
+        checks.check_matches_reference, nn.Sequential(nn.Linear(3, 2)), Small(), inputs, "Small")
+    assert capfd.readouterr().err == ""
+
+
+class FromTorchvision(torchvision.models.AlexNet):
+    pass
+
+
+def test_models_must_not_come_from_a_reference_implementation():
+    checks.check_built_from_torch(nn.Sequential(nn.Conv2d(1, 2, 3), Small()))
+    assert "torchvision.models.resnet.ResNet" in failure(checks.check_built_from_torch, torchvision.models.resnet18())
+    assert "torchvision.models.alexnet.AlexNet" in failure(checks.check_built_from_torch, FromTorchvision())
+    wrapped = nn.Sequential(nn.Linear(2, 2), torchvision.models.alexnet())
+    assert "a reference implementation" in failure(checks.check_matches_reference, wrapped, wrapped,
+                                                   torch.zeros(1, 2), "Net")
+
+
+def test_checks_refuse_to_grade_after_tampering(monkeypatch):
+    checks.check_value(1, 1, "x")
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "allclose", lambda *args, **kwargs: True)
+        with pytest.raises(checks.TamperError, match="torch.allclose was replaced"):
+            checks.check_value(1, 1, "x")
+    with monkeypatch.context() as patch:
+        patch.setattr(checks, "check_close", lambda *args, **kwargs: None)
+        with pytest.raises(checks.TamperError, match="utils.checks.check_close was replaced"):
+            checks.check_value(1, 1, "x")
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, out: out * 0)
+    try:
+        with pytest.raises(checks.TamperError, match="global module hook"):
+            checks.check_value(1, 1, "x")
+    finally:
+        handle.remove()
+    with torch.overrides.TorchFunctionMode(), pytest.raises(checks.TamperError, match="function or dispatch mode"):
+        checks.check_value(1, 1, "x")
+    checks.check_value(1, 1, "x")  # everything restored: grading works again
+
+
+# ---- the kernel sandbox ----
+
+SANDBOX_PROBE = r"""
+import json, os, sys
+import autograde.sandbox as sandbox
+from ipykernel.compiler import get_tmp_directory
+
+protected, work = sys.argv[1], sys.argv[2]
+os.chdir(work)
+sandbox.install({"memory_mb": 1500, "file_mb": 10, "protected": [protected], "allowed": [work]})
+import numpy, torch
+
+def attempt(code, as_notebook_cell=True):
+    # Code compiled under ipykernel's cell file names counts as notebook code, as in a real kernel.
+    filename = os.path.join(get_tmp_directory(), "1234.py") if as_notebook_cell else "<library>"
+    try:
+        exec(compile(code, filename, "exec"), {"torch": torch, "numpy": numpy, "os": os, "sys": sys})
+        return "allowed"
+    except (PermissionError, MemoryError, RuntimeError) as error:
+        return type(error).__name__ + ": " + str(error)
+
+print(json.dumps({
+    "read_protected": attempt(f"open({os.path.join(protected, 'answer.txt')!r}).read()"),
+    "list_protected": attempt(f"os.listdir({protected!r})"),
+    "read_own_folder": attempt("open('data.txt').read()"),
+    "sqlite": attempt("import sqlite3; sqlite3.connect(':memory:')"),
+    "system": attempt("os.system('true')"),
+    "fork": attempt("os.fork()"),
+    "ctypes": attempt("import ctypes; ctypes.CDLL(None)"),
+    "gc": attempt("import gc; gc.get_objects()"),
+    "settrace": attempt("sys.settrace(lambda *a: None)"),
+    "replace_code": attempt("torch.nn.functional.relu.__code__ = (lambda input, inplace=False: input).__code__"),
+    "replace_own_code": attempt("def mine():\n    pass\nmine.__code__ = (lambda: 1).__code__"),
+    "replace_code_from_library": attempt("torch.nn.functional.relu.__code__ = torch.nn.functional.relu.__code__",
+                                         as_notebook_cell=False),
+    "getframe": attempt("sys._getframe(0)"),
+    "memory": attempt("torch.ones(2**30)"),
+    "cwd_on_path": os.path.realpath(work) in [os.path.realpath(p) for p in sys.path if p],
+}))
+"""
+
+
+def test_sandbox_refuses_what_grading_must_not_allow(tmp_path):
+    protected, work = tmp_path / "solutions", tmp_path / "autograded"
+    protected.mkdir()
+    work.mkdir()
+    (protected / "answer.txt").write_text("42")
+    (work / "data.txt").write_text("fine")
+    done = subprocess.run([sys.executable, "-c", SANDBOX_PROBE, str(protected), str(work)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome.pop("read_own_folder") == "allowed"
+    assert outcome.pop("replace_own_code") == "allowed"  # a learner's own functions are theirs
+    assert outcome.pop("replace_code_from_library") == "allowed"  # libraries may manage their own code
+    assert outcome.pop("cwd_on_path") is False
+    assert "can't allocate memory" in outcome.pop("memory")
+    refused = {name: result for name, result in outcome.items() if not result.startswith("GradingRefused")}
+    assert refused == {}
+
+
+# ---- the grading plan: whose cell is it, and what does excluding it cost ----
+
+def _notebook(*cells):
+    """cells: (kind, grade_id, source) with kind 'plain', 'answer' or 'test'."""
+    made = []
+    for kind, grade_id, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if kind != "plain":
+            cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": kind == "answer", "grade": kind == "test",
+                                         "locked": kind == "test", "points": 1, "schema_version": 3}
+        made.append(cell)
+    return nbformat.v4.new_notebook(cells=made)
+
+
+def test_plan_blames_the_exercise_of_a_cell_and_lets_learners_repeat_the_lessons_imports():
+    setup = "import torch\nfrom utils.models.lenet import C3_CONNECTION_TABLE"
+    source = _notebook(("plain", None, setup),
+                       ("answer", "first", "def f(): ..."), ("test", "test_first", "checks.check_value(f(), 1, 'f')"),
+                       ("answer", "second", "def g(): ..."), ("test", "test_second", "checks.check_value(g(), 1, 'g')"))
+    submission = _notebook(("plain", None, setup + "  # edited by the learner"),
+                           ("answer", "first", "from utils.models.lenet import C3_CONNECTION_TABLE\ndef f(): ..."),
+                           ("test", "test_first", "checks.check_value(f(), 1, 'f')"),
+                           ("plain", None, "import timm  # a helper cell added above the second answer"),
+                           ("answer", "second", "def g(): ..."),
+                           ("test", "test_second", "checks.check_value(g(), 1, 'g')"))
+    plan = GradingPlan.for_submission(submission, source)
+    assert plan.learner_cells == {0, 1, 3, 4}
+    assert [plan.exercise_of[index] for index in range(6)] == ["first"] * 3 + ["second"] * 3
+    plan.scan(submission)
+    assert set(plan.skip) == {3, 5}  # the flagged cell itself, and the tests of its exercise only
+    assert "a code cell you added or changed imports timm" in plan.skip[5][1]
+
+
+def test_plan_protects_the_names_the_tests_take_from_the_lesson():
+    source = _notebook(("plain", None, "from utils.models import get_model\ndevice = 'cpu'"),
+                       ("answer", "net", "class Net: ..."),
+                       ("test", "test_net", "checks.check_matches_reference(Net(), get_model('net'), x, 'Net')"))
+    for learner_code, flagged in [("get_model = lambda name: Net()", True),
+                                  ("from utils.models import get_model", False),  # the lesson's own import
+                                  ("device = 'cuda'", False)]:  # a plain setting: rebinding it fools no test
+        submission = _notebook(("plain", None, learner_code), *[("answer", "net", "class Net: ..."),
+                               ("test", "test_net", source.cells[2].source)])
+        plan = GradingPlan.for_submission(submission, source)
+        plan.scan(submission)
+        assert (0 in plan.skip) == flagged, learner_code
+        if flagged:
+            assert "rebinds the name 'get_model'" in plan.skip[0][1]

@@ -1,0 +1,136 @@
+"""utils.viz: each function returns a Figure with the expected panels, showing what it says it shows.
+
+The expected pictures are computed here with plain torch (a convolution by F.conv2d, a confusion matrix
+counted by hand), not read back from utils.viz.
+"""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from utils.data import synthetic_dataset
+from utils.models import get_model
+from utils.training import History
+from utils.viz import (
+    plot_comparison,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    show_images,
+)
+
+
+def rescaled(array: torch.Tensor) -> torch.Tensor:
+    """Min-max to [0, 1]: how a float picture is meant to be drawn."""
+    return (array - array.min()) / (array.max() - array.min())
+
+
+def test_show_images_titles_each_image_with_its_class():
+    data = synthetic_dataset("cifar10", "test", size=12)
+    fig = show_images(data, n=10, ncols=4)
+    assert isinstance(fig, Figure) and len(fig.axes) == 10  # 3 rows of 4, the last two cells removed
+    assert [ax.get_title() for ax in fig.axes] == [data.classes[int(label)] for label in data.labels[:10]]
+    assert "synthetic" in fig._suptitle.get_text()
+    first = torch.from_numpy(fig.axes[0].get_images()[0].get_array().data)  # [H, W, 3] in [0, 1]
+    torch.testing.assert_close(first, data.images[0].permute(1, 2, 0).float() / 255)
+
+
+def test_show_images_marks_wrong_predictions():
+    images = torch.rand(3, 1, 8, 8)
+    fig = show_images(images, torch.tensor([0, 1, 2]), predictions=torch.tensor([0, 2, 2]), classes=["a", "b", "c"])
+    assert [ax.get_title() for ax in fig.axes] == ["a", "c (b)", "c"]
+    assert [ax.title.get_color() for ax in fig.axes] == ["green", "red", "green"]
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        show_images(torch.rand(8, 8))
+
+
+def test_plot_filters_draws_each_kernel_of_the_first_convolution():
+    lenet = get_model("lenet5")
+    fig = plot_filters(lenet)
+    assert len(fig.axes) == 6  # LeNet-5's C1 has 6 maps
+    drawn = torch.from_numpy(fig.axes[2].get_images()[0].get_array().data)
+    torch.testing.assert_close(drawn, rescaled(lenet.c1.weight[2, 0].detach()))
+    assert len(plot_filters(get_model("resnet20")).axes) == 16
+    colour = plot_filters(torch.randn(40, 3, 3, 3), max_filters=32)
+    assert len(colour.axes) == 32 and colour.axes[0].get_images()[0].get_array().shape == (3, 3, 3)
+
+
+def test_plot_feature_maps_shows_the_layer_output():
+    torch.manual_seed(0)
+    lenet = get_model("lenet5").train()
+    image = torch.randn(1, 32, 32)
+    fig = plot_feature_maps(lenet, image, "c1")
+    assert len(fig.axes) == 6
+    with torch.no_grad():
+        expected = F.conv2d(image[None], lenet.c1.weight, lenet.c1.bias)[0]  # [6, 28, 28], by hand
+    for channel in (0, 5):
+        drawn = torch.from_numpy(fig.axes[channel].get_images()[0].get_array().data)
+        torch.testing.assert_close(drawn, expected[channel])
+    assert lenet.training  # left as it was
+    assert len(plot_feature_maps(get_model("resnet20"), torch.randn(3, 32, 32), "layer2", max_maps=10).axes) == 10
+    with pytest.raises(ValueError, match="no layer 'c9'"):
+        plot_feature_maps(lenet, image, "c9")
+    with pytest.raises(ValueError, match="normalise"):
+        plot_feature_maps(lenet, torch.zeros(1, 32, 32, dtype=torch.uint8), "c1")
+
+
+def make_history(accuracies: list[float], model: str) -> History:
+    records = [
+        {"epoch": i + 1, "train_loss": 2.0 / (i + 1), "train_acc": a - 0.01, "val_loss": 2.1 / (i + 1), "val_acc": a,
+         "lr": 0.1, "seconds": 1.0, "images_per_s": 100.0}
+        for i, a in enumerate(accuracies)
+    ]  # fmt: skip
+    return History(records=records, meta={"model": model})
+
+
+def test_plot_history_draws_loss_and_accuracy_for_each_run():
+    fig = plot_history(make_history([0.5, 0.7, 0.8], "plain"), make_history([0.6, 0.8, 0.9], "residual"))
+    loss_ax, acc_ax = fig.axes
+    assert len(fig.axes) == 2
+    assert [line.get_label() for line in acc_ax.get_lines()] == [
+        "plain train", "plain val", "residual train", "residual val"]  # fmt: skip
+    residual_val = acc_ax.get_lines()[3]
+    assert list(residual_val.get_ydata()) == pytest.approx([60, 80, 90])  # percent
+    assert list(loss_ax.get_lines()[0].get_xdata()) == [1, 2, 3]
+
+
+def test_plot_confusion_matrix_counts_by_hand():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 0])
+    fig = plot_confusion_matrix(predicted, labels, ["cat", "dog", "eel"], normalize=False)
+    assert len(fig.axes) == 1
+    # rows: true class; columns: predicted. cat: 1 right, 1 as dog; dog: 2 right, 1 as eel; eel: 1 as cat.
+    by_hand = [[1, 1, 0], [0, 2, 1], [1, 0, 0]]
+    assert fig.axes[0].get_images()[0].get_array().tolist() == by_hand
+    assert fig.axes[0].get_title() == "accuracy 50.00%"  # 3 of 6
+    rows = plot_confusion_matrix(predicted, labels, normalize=True).axes[0].get_images()[0].get_array()
+    assert rows.sum(axis=1).tolist() == pytest.approx([1, 1, 1])
+
+
+def test_plot_comparison_puts_one_labelled_point_per_model_on_log_axes():
+    results = [
+        {"name": "lenet5", "accuracy": 0.99, "params": 61_706, "macs": 416_520},
+        {"name": "resnet20", "accuracy": 0.92, "params": 269_722, "macs": 40_810_000},
+        {"name": "densenet_bc100_k12", "accuracy": 0.95, "params": 769_162, "macs": 292_000_000},
+    ]
+    fig = plot_comparison(results)
+    assert len(fig.axes) == 2
+    for ax, key in zip(fig.axes, ("params", "macs"), strict=True):
+        assert ax.get_xscale() == "log"
+        assert [text.get_text() for text in ax.texts] == [r["name"] for r in results]
+        points = [tuple(collection.get_offsets()[0]) for collection in ax.collections]
+        assert points == [(r[key], pytest.approx(100 * r["accuracy"])) for r in results]
+    with pytest.raises(ValueError, match="macs"):
+        plot_comparison([{"name": "x", "accuracy": 0.5, "params": 10}])
+
+
+def test_figures_are_not_kept_by_pyplot():
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    show_images(torch.rand(2, 3, 4, 4))
+    plot_filters(nn.Conv2d(3, 4, 3))
+    assert len(plt.get_fignums()) == before

@@ -1,0 +1,360 @@
+"""Checks for the exercises: clear messages for learners, guarded comparisons for the hidden tests.
+
+Every check raises CheckFailed (an AssertionError) whose message says what was expected, what was found
+and, where we can guess, what to change. The checks never print and never warn: nbgrader scores any test
+cell that writes to stderr as zero.
+
+    checks.check_value(conv_output_size(32, 5), 28, "conv_output_size(32, 5)")
+    checks.check_close(standardize(x), expected, "standardize(x)", atol=1e-4)
+    checks.check_param_count(model, 61_706, hint="C5 is a convolution here, not a linear layer")
+    checks.check_matches_reference(LeNet5(), get_model("lenet5"), torch.randn(2, 1, 32, 32), "LeNet5")
+
+Protections. A notebook's code runs in the same Python process as its tests, so the checks trust nothing
+the notebook could have replaced:
+- the grading kernel imports this module before any notebook code runs; the functions the checks use are
+  captured then, and every check first compares torch, torch.nn, numpy, the builtins and this module
+  against that snapshot, refusing to grade (TamperError) when something was replaced or a global hook or
+  torch function mode was installed;
+- values must have exactly the expected type, so an object whose __eq__ always says True, or a Tensor
+  subclass with rigged operators, is rejected;
+- parameters are counted and modules walked without calling methods the learner's class may override;
+- a model must be built in the notebook, not taken or subclassed from utils.models, torchvision.models or
+  timm (check_built_from_torch; check_matches_reference does it first).
+"""
+
+import builtins
+import math
+import os
+import sys
+import warnings
+from functools import wraps
+from pathlib import Path
+from types import ModuleType as _ModuleType
+
+import numpy as np
+import torch
+from torch import nn
+
+# Where the reference implementations live: a learner's model must not come from (or subclass) these.
+REFERENCE_MODULES = ("utils.models", "torchvision.models", "timm")
+
+
+class CheckFailed(AssertionError):
+    """An exercise check did not pass; the message says what to change."""
+
+
+class TamperError(CheckFailed):
+    """The checks refuse to grade: the notebook changed something they rely on."""
+
+
+# ---- originals, captured at import (the grading kernel imports this module before notebook code runs) ----
+
+_object_getattribute = object.__getattribute__
+_type = type
+_isinstance = isinstance
+_len = len
+_id = id
+_Tensor = torch.Tensor
+_Parameter = nn.Parameter
+_Module = nn.Module
+_numel = torch.Tensor.numel
+_detach = torch.Tensor.detach
+_to = torch.Tensor.to
+_item = torch.Tensor.item
+_abs = torch.abs
+_isnan = torch.isnan
+_any = torch.any
+_max = torch.max
+_argmax = torch.argmax
+_as_tensor = torch.as_tensor
+_no_grad = torch.no_grad
+_module_call = nn.Module.__call__
+_module_train = nn.Module.train
+_load_state_dict = nn.Module.load_state_dict
+_state_dict = nn.Module.state_dict
+_unravel_index = np.unravel_index
+
+_NUMPY_INTS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+_NUMPY_FLOATS = (np.float16, np.float32, np.float64)
+
+# What the snapshot watches: the namespaces a patch would have to touch to fool a check.
+_WATCHED_MODULES = [builtins, math, torch, torch.nn, torch.nn.functional, torch.nn.init, np]
+_WATCHED_BUILTINS = (
+    "isinstance issubclass type len abs all any sum min max round float int bool str repr getattr setattr "
+    "hasattr print range zip enumerate iter next sorted list tuple dict set object super id hash open "
+    "__import__ compile exec eval vars"
+).split()
+_WATCHED_CLASSES = [torch.Tensor, nn.Parameter] + sorted(
+    {value for value in vars(nn).values() if _isinstance(value, type) and issubclass(value, nn.Module)},
+    key=lambda cls: cls.__qualname__,
+)
+_GLOBAL_HOOK_DICTS = [
+    name for name in vars(torch.nn.modules.module) if name.startswith("_global_") and name.endswith("_hooks")
+]
+_MISSING = object()
+_TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
+
+
+def _label(namespace):
+    return namespace.__name__ if _isinstance(namespace, _ModuleType) else namespace.__qualname__
+
+
+def _watched_items(namespace):
+    """The callables of a module or class, by name: what a monkeypatch would replace."""
+    if namespace is builtins:
+        return {name: vars(builtins)[name] for name in _WATCHED_BUILTINS}
+    return {name: value for name, value in vars(namespace).items() if callable(value)}
+
+
+def _take_snapshot(namespaces):
+    return [(namespace, _watched_items(namespace)) for namespace in namespaces]
+
+
+def _wrapped_by_torch(current, original):
+    """True for torch's own wrappers: importing torch._dynamo (torchvision does) wraps torch.manual_seed."""
+    code = getattr(current, "__code__", None)
+    return (getattr(current, "__wrapped__", None) is original and code is not None
+            and code.co_filename.startswith(_TORCH_DIR))
+
+
+def _changes_since_import():
+    """Names (like 'torch.allclose') that now differ from the snapshot taken at import."""
+    changed = []
+    for namespace, originals in _SNAPSHOT:
+        current = vars(namespace)
+        for name, original in originals.items():
+            value = current.get(name, _MISSING)
+            if value is not original and not _wrapped_by_torch(value, original):
+                changed.append(f"{_label(namespace)}.{name}")
+    return changed
+
+
+def _refuse_if_tampered():
+    changed = _changes_since_import()
+    if changed:
+        listed = ", ".join(changed[:3]) + (f" and {_len(changed) - 3} more" if _len(changed) > 3 else "")
+        raise TamperError(
+            f"not graded: {listed} was replaced by code in this notebook; answers must not modify torch, "
+            "numpy, the builtins or the checking helpers"
+        )
+    hooks = [name for name in _GLOBAL_HOOK_DICTS if _len(vars(torch.nn.modules.module)[name])]
+    if hooks:
+        raise TamperError(
+            f"not graded: a global module hook is registered ({hooks[0]}); answers must not register "
+            "hooks that change every module's behaviour"
+        )
+    if torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
+        raise TamperError("not graded: a torch function or dispatch mode is active; answers must not install one")
+
+
+def _checked(check):
+    """Run a check on an untampered torch, with warnings silenced (stderr output would cost the points)."""
+
+    @wraps(check)
+    def guarded(*args, **kwargs):
+        _refuse_if_tampered()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return check(*args, **kwargs)
+
+    return guarded
+
+
+# ---- type guards: exact types only, so rigged __eq__ and Tensor subclasses are rejected ----
+
+def _describe(value):
+    cls = _type(value)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+
+
+def _plain_tensor(value, what):
+    """value itself if it is a plain torch.Tensor (or nn.Parameter), else a CheckFailed that says why."""
+    if _type(value) in (_Tensor, _Parameter):
+        return value
+    if _isinstance(value, _Tensor):
+        raise CheckFailed(f"{what}: expected a plain torch.Tensor, got a {_describe(value)} (a subclass); "
+                          "return the tensor itself")
+    raise CheckFailed(f"{what}: expected a torch.Tensor, got {_describe(value)}")
+
+
+def _as_number(value, what, want_int):
+    """value as a Python int or float, accepting only exact numeric types (never a user-defined class)."""
+    cls = _type(value)
+    if cls is bool:
+        raise CheckFailed(f"{what}: expected a number, got the bool {value}")
+    if cls is int or cls in _NUMPY_INTS:
+        return int(value)
+    if cls is float or cls in _NUMPY_FLOATS:
+        number = float(value)
+        if want_int:
+            hint = ": use // for integer division" if number == int(number) else ""
+            raise CheckFailed(f"{what}: expected an int, got the float {number}{hint}")
+        return number
+    if cls in (_Tensor, _Parameter) and _numel(value) == 1:
+        number = _item(_detach(value))
+        if want_int and _type(number) is not int:
+            raise CheckFailed(f"{what}: expected an int, got a floating-point tensor ({number})")
+        return number
+    if _isinstance(value, (int, float)):
+        raise CheckFailed(f"{what}: expected a plain number, got a {_describe(value)} (a subclass of "
+                          f"{'int' if _isinstance(value, int) else 'float'}); return the number itself")
+    raise CheckFailed(f"{what}: expected {'an int' if want_int else 'a number'}, got {_describe(value)}")
+
+
+# ---- the checks ----
+
+@_checked
+def check_value(actual, expected, what, rel_tol=1e-6):
+    """actual equals expected: an int, float, bool, str, or a tuple/list of those (floats within rel_tol)."""
+    _compare_values(actual, expected, what, rel_tol)
+
+
+def _compare_values(actual, expected, what, rel_tol):
+    if _type(expected) in (tuple, list):
+        if _type(actual) not in (tuple, list, torch.Size):
+            raise CheckFailed(f"{what}: expected a {_type(expected).__name__} like {expected!r}, "
+                              f"got {_describe(actual)}")
+        if _len(actual) != _len(expected):
+            raise CheckFailed(f"{what}: expected {_len(expected)} values {expected!r}, got {_len(actual)}")
+        for position, (item, wanted) in enumerate(zip(actual, expected, strict=True)):
+            _compare_values(item, wanted, f"{what}[{position}]", rel_tol)
+        return
+    if _type(expected) in (bool, str):
+        if _type(actual) is not _type(expected) or actual != expected:
+            raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
+        return
+    number = _as_number(actual, what, want_int=_type(expected) is int)
+    if _type(expected) is int:
+        if number != expected:
+            raise CheckFailed(f"{what}: expected {expected}, got {number}")
+    elif not math.isclose(number, expected, rel_tol=rel_tol, abs_tol=1e-12):
+        raise CheckFailed(f"{what}: expected {expected:.6g}, got {number:.6g}")
+
+
+@_checked
+def check_shape(actual, expected_shape, what):
+    """actual is a tensor of shape expected_shape."""
+    tensor = _plain_tensor(actual, what)
+    shape = tuple(tensor.shape)
+    if shape != tuple(expected_shape):
+        raise CheckFailed(f"{what}: expected shape {tuple(expected_shape)}, got {shape}")
+
+
+def _compare_tensors(actual, expected, what, rtol, atol, hint):
+    tensor = _plain_tensor(actual, what)
+    expected = _as_tensor(expected)
+    if tuple(tensor.shape) != tuple(expected.shape):
+        raise CheckFailed(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
+    if expected.is_floating_point() and not (tensor.is_floating_point() or tensor.is_complex()):
+        raise CheckFailed(f"{what}: expected floating-point values, got dtype {tensor.dtype}")
+    got = _to(_detach(tensor), device="cpu", dtype=torch.float64)
+    want = _to(_detach(expected), device="cpu", dtype=torch.float64)
+    if _item(_any(_isnan(got))) and not _item(_any(_isnan(want))):
+        raise CheckFailed(f"{what}: the result contains NaN")
+    error = _abs(got - want)
+    excess = error - (atol + rtol * _abs(want))
+    if _numel(excess) and _item(_max(excess)) > 0:
+        worst = _item(_argmax(excess))
+        where = tuple(int(i) for i in _unravel_index(worst, tuple(want.shape))) if want.dim() else ()
+        detail = f" at index {where}" if where else ""
+        raise CheckFailed(
+            f"{what}: values differ from the expected ones by up to {_item(error.reshape(-1)[worst]):.3g}{detail} "
+            f"(got {_item(got.reshape(-1)[worst]):.6g}, expected {_item(want.reshape(-1)[worst]):.6g}; "
+            f"tolerance atol={atol:g}, rtol={rtol:g})" + (f": {hint}" if hint else "")
+        )
+
+
+@_checked
+def check_close(actual, expected, what, rtol=1e-5, atol=1e-6, hint=""):
+    """actual is a plain tensor of expected's shape whose values are within atol + rtol * |expected|."""
+    _compare_tensors(actual, expected, what, rtol, atol, hint)
+
+
+def _submodules(model):
+    """Every module in model's tree (model first), found without calling methods a class may override."""
+    found, stack, seen = [], [model], set()
+    while stack:
+        module = stack.pop()
+        if _id(module) in seen:
+            continue
+        seen.add(_id(module))
+        if not _isinstance(module, _Module):
+            raise CheckFailed(f"expected a torch.nn.Module, found {_describe(module)} inside the model")
+        found.append(module)
+        children = _object_getattribute(module, "_modules")
+        stack.extend(child for child in reversed(list(children.values())) if child is not None)
+    return found
+
+
+def _parameters(model):
+    """The distinct parameters of model's tree (shared ones once), without calling overridable methods."""
+    params, seen = [], set()
+    for module in _submodules(model):
+        for param in _object_getattribute(module, "_parameters").values():
+            if param is not None and _id(param) not in seen:
+                seen.add(_id(param))
+                params.append(_plain_tensor(param, "a parameter of the model"))
+    return params
+
+
+@_checked
+def check_param_count(model, expected, hint="", what=None):
+    """model has exactly `expected` parameters; `hint` says what usually explains a difference."""
+    what = what or _type(model).__name__
+    if not _isinstance(model, _Module):
+        raise CheckFailed(f"{what}: expected a torch.nn.Module, got {_describe(model)}")
+    count = sum(_numel(param) for param in _parameters(model))
+    if count != expected:
+        raise CheckFailed(f"{what}: expected {expected:,} parameters, found {count:,}" + (f": {hint}" if hint else ""))
+
+
+@_checked
+def check_built_from_torch(model, what=None):
+    """model and every module in it are built in the notebook from torch layers, not from a reference."""
+    _require_own_model(model, what or _type(model).__name__)
+
+
+def _require_own_model(model, what):
+    if not _isinstance(model, _Module):
+        raise CheckFailed(f"{what}: expected a torch.nn.Module, got {_describe(model)}")
+    for module in _submodules(model):
+        for cls in _type(module).__mro__:
+            origin = vars(cls).get("__module__", "")
+            if _type(origin) is str and origin.startswith(REFERENCE_MODULES):
+                raise CheckFailed(
+                    f"not graded: {what} uses {origin}.{cls.__qualname__}, a reference implementation; "
+                    "build it yourself from torch.nn layers"
+                )
+
+
+@_checked
+def check_matches_reference(model, reference, inputs, what, rtol=1e-5, atol=1e-5):
+    """model computes what reference computes: reference's weights are loaded into model (so the layer
+    names must match the scaffold), both run in eval mode without gradients, and the outputs are compared."""
+    _require_own_model(model, what)
+    reference_state = _state_dict(reference)
+    own_state = _state_dict(model)
+    missing = [name for name in reference_state if name not in own_state]
+    unexpected = [name for name in own_state if name not in reference_state]
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing[:4])}"] if missing else []) + (
+            [f"unexpected {', '.join(unexpected[:4])}"] if unexpected else [])
+        raise CheckFailed(f"{what}: the layer names differ from the reference ({'; '.join(parts)}): "
+                          "name the layers as in the scaffold")
+    for name, tensor in reference_state.items():
+        own_shape, ref_shape = tuple(own_state[name].shape), tuple(tensor.shape)
+        if own_shape != ref_shape:
+            raise CheckFailed(f"{what}: {name} has shape {own_shape}, the reference's has {ref_shape}")
+    _load_state_dict(model, reference_state, strict=True)
+    inputs = inputs if _type(inputs) is tuple else (inputs,)
+    with _no_grad():
+        _module_train(model, False)
+        _module_train(reference, False)
+        expected = _module_call(reference, *inputs)
+        actual = _module_call(model, *inputs)
+    _compare_tensors(actual, expected, f"{what}: the output for the reference's weights", rtol, atol, "")
+
+
+# The snapshot, last, so that it covers this module too: replacing one check (checks.check_close = ...)
+# is then detected by every other.
+_SNAPSHOT = _take_snapshot(_WATCHED_MODULES + _WATCHED_CLASSES + [sys.modules[__name__]])

@@ -1,0 +1,115 @@
+"""Turning what the caller passes (an ImageData, a DeviceLoader, any iterable of batches) into batches,
+and fitting a dataset's images to what a model expects (size, channels).
+
+MNIST and LeNet-5: the digits are 28x28, LeNet-5 reads 32x32. As the paper does, we centre each digit in a
+32x32 field by padding the uint8 images with 2 pixels of background (0), once, before normalisation:
+`pad_to_size(mnist, 32)`. After normalisation the border then has the background's value, which
+padding inside the network (c1 with padding=2) would not give. The command line does this for you.
+"""
+
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+from ..data import DeviceLoader, ImageData
+from .distributed import World
+
+CROP_PADDING = 4  # the standard CIFAR augmentation: pad by 4, crop 32x32 back, flip half of the images
+
+
+def default_augment(data) -> bool:
+    """Crop and flip for 32x32 colour images (CIFAR-like), nothing for digits (a flipped 3 is no digit)."""
+    return isinstance(data, ImageData) and data.image_shape == (3, 32, 32)
+
+
+def make_loader(data, batch_size: int, *, train: bool, augment: bool, world: World, seed: int = 0):
+    """Batches of `data` for this process: each rank of a DDP run gets its own shard."""
+    if isinstance(data, ImageData):
+        if batch_size % world.size:
+            raise ValueError(
+                f"batch_size={batch_size} does not split evenly over {world.size} processes; "
+                f"use a multiple of {world.size}."
+            )
+        return DeviceLoader(
+            data,
+            batch_size // world.size,  # batch_size is the total over all processes
+            shuffle=train,
+            crop_padding=CROP_PADDING if augment else 0,
+            flip=augment,
+            drop_last=False,
+            device=world.device,
+            seed=seed,
+            rank=world.rank,
+            world_size=world.size,
+        )
+    if isinstance(data, DeviceLoader):
+        if data.world_size != world.size:
+            raise ValueError(
+                f"this DeviceLoader is built for {data.world_size} process(es) but the run has {world.size}; "
+                "pass the ImageData instead and fit will shard it."
+            )
+        return data
+    if not hasattr(data, "__iter__") or not hasattr(data, "__len__"):
+        raise TypeError(
+            f"expected an ImageData (utils.data.load_dataset), a DeviceLoader or a DataLoader of (images, labels) "
+            f"batches; got {type(data).__name__}."
+        )
+    return data  # a DataLoader or similar: batches are moved to the device as they come
+
+
+def batches(loader, device: torch.device, channels_last: bool):
+    """(images, labels) on `device`; channels_last memory format when asked."""
+    for images, labels in loader:
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        yield images, labels
+
+
+def count_images(loader) -> int:
+    """How many images one pass over `loader` yields (for images/s before the pass ends)."""
+    if isinstance(loader, ImageData):
+        return len(loader)
+    if isinstance(loader, DeviceLoader):
+        return loader.num_samples
+    dataset = getattr(loader, "dataset", None)
+    return len(dataset) if dataset is not None else 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fitting images to a model
+
+
+def pad_to_size(data: ImageData, size: int) -> ImageData:
+    """Centre every image in a size x size field of zeros (background). uint8 in, uint8 out."""
+    _, height, width = data.image_shape
+    if (height, width) == (size, size):
+        return data
+    if height > size or width > size:
+        raise ValueError(f"images are {height}x{width}, larger than {size}x{size}; use resize() to shrink them.")
+    top, left = (size - height) // 2, (size - width) // 2
+    padded = F.pad(data.images, (left, size - width - left, top, size - height - top))
+    return replace(data, images=padded)
+
+
+def to_rgb(data: ImageData) -> ImageData:
+    """Grey images as three equal colour channels (for models built for RGB input)."""
+    if data.image_shape[0] == 3:
+        return data
+    if data.image_shape[0] != 1:
+        raise ValueError(f"to_rgb takes 1-channel images, got {data.image_shape[0]} channels.")
+    return replace(data, images=data.images.expand(-1, 3, -1, -1).contiguous(), mean=data.mean * 3, std=data.std * 3)
+
+
+def resize(data: ImageData, size: int, chunk: int = 2048) -> ImageData:
+    """Bilinear resize to size x size (for models that need larger inputs). Memory grows with size squared."""
+    if data.image_shape[1:] == (size, size):
+        return data
+    parts = []
+    for start in range(0, len(data), chunk):  # in chunks: the float copy of a whole dataset may not fit
+        part = data.images[start : start + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        parts.append(part.round().clamp(0, 255).to(torch.uint8))
+    return replace(data, images=torch.cat(parts))

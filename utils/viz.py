@@ -1,0 +1,269 @@
+"""Pictures for the lessons: image grids, learned filters, feature maps, training curves, a confusion matrix,
+and the comparison of architectures by accuracy, parameters and compute.
+
+Every function returns a matplotlib Figure and draws nothing else: in a notebook a Figure that ends a cell
+is shown once; elsewhere call fig.savefig("name.png"). The figures are made without pyplot, so they are
+not kept alive by pyplot's list of open figures and are never shown twice.
+
+    from utils.viz import show_images, plot_filters, plot_feature_maps, plot_history
+    show_images(train, n=16)                         # an ImageData: labels come with it
+    plot_filters(model)                              # the first convolution's kernels
+    plot_feature_maps(model, image, "layer1")        # what one layer makes of one image
+    plot_history(history)                            # loss and accuracy curves
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+from matplotlib.figure import Figure
+
+
+def _grid(panels: int, ncols: int, panel_size: float = 1.3, title: str | None = None) -> tuple[Figure, list]:
+    """A figure with exactly `panels` axes in rows of `ncols` (the unused cells of the last row removed)."""
+    if panels < 1:
+        raise ValueError("nothing to draw: ask for at least one panel.")
+    ncols = max(1, min(ncols, panels))
+    nrows = math.ceil(panels / ncols)
+    fig = Figure(figsize=(panel_size * ncols, panel_size * nrows + (0.4 if title else 0)), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for extra in axes[panels:]:
+        fig.delaxes(extra)
+    for ax in axes[:panels]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig, axes[:panels]
+
+
+def _as_picture(image: torch.Tensor):
+    """[C, H, W] tensor -> an array imshow draws: uint8 as is, floats rescaled to [0, 1] (normalised inputs)."""
+    image = image.detach().cpu()
+    if image.dtype == torch.uint8:
+        image = image.float() / 255
+    else:
+        image = image.float()
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low) if high > low else torch.zeros_like(image)
+    if image.shape[0] == 1:
+        return image[0].numpy(), "gray"
+    return image.permute(1, 2, 0).numpy(), None  # [H, W, 3]
+
+
+def _label_text(index: int, classes: Sequence[str] | None) -> str:
+    return str(classes[index]) if classes is not None and index < len(classes) else str(index)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Images
+
+
+def show_images(
+    images,
+    labels: Sequence[int] | torch.Tensor | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    predictions: Sequence[int] | torch.Tensor | None = None,
+    n: int = 16,
+    ncols: int = 8,
+    title: str | None = None,
+) -> Figure:
+    """A grid of the first `n` images with their labels (and predictions: green if right, red if wrong).
+
+    `images`: an ImageData (labels and class names come with it) or a tensor [N, C, H, W]."""
+    if hasattr(images, "images") and hasattr(images, "labels"):  # an ImageData
+        labels = images.labels if labels is None else labels
+        classes = images.classes if classes is None else classes
+        if title is None and getattr(images, "synthetic", False):
+            title = f"synthetic stand-in for {images.name}"
+        images = images.images
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError("show_images takes an ImageData or a tensor of images shaped [N, C, H, W].")
+    count = min(n, len(images))
+    fig, axes = _grid(count, ncols, title=title)
+    for i, ax in enumerate(axes):
+        picture, cmap = _as_picture(images[i])
+        ax.imshow(picture, cmap=cmap)
+        if labels is not None:
+            truth = int(labels[i])
+            text, colour = _label_text(truth, classes), "black"
+            if predictions is not None:
+                guess = int(predictions[i])
+                text = f"{_label_text(guess, classes)} ({text})" if guess != truth else text
+                colour = "green" if guess == truth else "red"
+            ax.set_title(text, fontsize=8, color=colour)
+    return fig
+
+
+def _find_layer(model: nn.Module, layer: str | nn.Module | None, kind: type = nn.Module) -> nn.Module:
+    if isinstance(layer, nn.Module):
+        return layer
+    if layer is None:  # the first layer of the kind asked for, in definition order
+        found = next((m for m in model.modules() if isinstance(m, kind)), None)
+        if found is None:
+            raise ValueError(f"the model has no {kind.__name__}; name the layer to use.")
+        return found
+    try:
+        return model.get_submodule(layer)
+    except AttributeError:
+        names = [name for name, _ in model.named_modules() if name][:12]
+        raise ValueError(f"the model has no layer {layer!r}; some of its layers: {', '.join(names)}.") from None
+
+
+def plot_filters(
+    model_or_weight, layer: str | nn.Module | None = None, *, max_filters: int = 64, ncols: int = 8
+) -> Figure:
+    """The kernels of a convolution (the model's first one unless `layer` names another), one panel each.
+
+    Kernels with 3 input channels are drawn in colour, others in grey (input channel 0 only when there are
+    more than one: deeper kernels have no natural picture)."""
+    if isinstance(model_or_weight, nn.Module):
+        conv = _find_layer(model_or_weight, layer, nn.Conv2d)
+        weight = conv.weight
+    else:
+        weight = model_or_weight
+    if weight.dim() != 4:
+        raise ValueError(f"expected convolution weights [out, in, kH, kW], got shape {tuple(weight.shape)}.")
+    weight = weight.detach().float().cpu()
+    if weight.shape[1] != 3:
+        weight = weight[:, :1]
+    count = min(max_filters, weight.shape[0])
+    title = f"{weight.shape[0]} filters, {weight.shape[2]}x{weight.shape[3]}" + (
+        f" (first {count})" if count < weight.shape[0] else "")  # fmt: skip
+    fig, axes = _grid(count, ncols, panel_size=1.0, title=title)
+    for ax, kernel in zip(axes, weight, strict=False):
+        picture, cmap = _as_picture(kernel)
+        ax.imshow(picture, cmap=cmap, interpolation="nearest")
+    return fig
+
+
+@torch.no_grad()
+def plot_feature_maps(
+    model: nn.Module, image: torch.Tensor, layer: str | nn.Module, *, max_maps: int = 16, ncols: int = 8
+) -> Figure:
+    """The output channels of `layer` (a name like "layer1.0.conv1", or the module) for one image.
+
+    `image`: one normalised image [C, H, W] or [1, C, H, W], as a loader yields it. A forward hook records
+    the layer's output; the model runs in eval mode and is left as it was."""
+    if image.dtype == torch.uint8:
+        raise ValueError("feature maps need the image the model sees: normalise it first, e.g. take it from a "
+                         "DeviceLoader batch (x[0]) rather than from data.images.")  # fmt: skip
+    module = _find_layer(model, layer)
+    captured = []
+    handle = module.register_forward_hook(lambda _module, _inputs, output: captured.append(output.detach()))
+    device = next(model.parameters()).device
+    was_training = model.training
+    try:
+        model.eval()
+        model(image.reshape(1, *image.shape[-3:]).to(device))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    maps = captured[0][0]  # the first call's output, image 0: [C, H, W]
+    if maps.dim() != 3:
+        raise ValueError(f"layer {layer!r} gives {tuple(captured[0].shape)}, not feature maps; pick a conv layer.")
+    count = min(max_maps, maps.shape[0])
+    name = layer if isinstance(layer, str) else type(module).__name__
+    fig, axes = _grid(count, ncols, title=f"{name}: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")
+    for i, ax in enumerate(axes):
+        ax.imshow(maps[i].float().cpu().numpy(), cmap="viridis")
+        ax.set_title(str(i), fontsize=7)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training and results
+
+
+def plot_history(*histories, labels: Sequence[str] | None = None, title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch of one or more Histories (train solid, validation dashed): two panels."""
+    if not histories:
+        raise ValueError("plot_history needs at least one History.")
+    labels = labels or [h.meta.get("model", f"run {i + 1}") for i, h in enumerate(histories)]
+    if len(labels) != len(histories):
+        raise ValueError(f"got {len(histories)} histories but {len(labels)} labels.")
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for i, (history, label) in enumerate(zip(histories, labels, strict=True)):
+        colour = f"C{i}"
+        prefix = f"{label} " if len(histories) > 1 else ""
+        epochs = history["epoch"]
+        for split, style in (("train", "-"), ("val", "--")):
+            losses, accuracies = history[f"{split}_loss"], history[f"{split}_acc"]
+            if any(v is None for v in losses):
+                continue
+            line = dict(linestyle=style, color=colour, marker=".", label=f"{prefix}{split}")
+            loss_ax.plot(epochs, losses, **line)
+            acc_ax.plot(epochs, [100 * a for a in accuracies], **line)
+    smoothing = histories[0].meta.get("recipe", {}).get("label_smoothing")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy" + (f" (label smoothing {smoothing})" if smoothing else ""))
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion_matrix(
+    predicted, labels, classes: Sequence[str] | None = None, *, normalize: bool = True, title: str | None = None
+) -> Figure:
+    """Row i, column j: how many images of class i were predicted as j (fractions of row i if normalize)."""
+    predicted, labels = torch.as_tensor(predicted).long().cpu(), torch.as_tensor(labels).long().cpu()
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predicted and labels differ in shape: {tuple(predicted.shape)} vs {tuple(labels.shape)}.")
+    num_classes = len(classes) if classes is not None else int(max(predicted.max(), labels.max())) + 1
+    counts = torch.bincount(labels * num_classes + predicted, minlength=num_classes**2).view(num_classes, num_classes)
+    shown = counts.float() / counts.sum(1, keepdim=True).clamp(min=1) if normalize else counts.float()
+    names = list(classes) if classes is not None else [str(i) for i in range(num_classes)]
+    size = 1.5 + 0.5 * num_classes
+    fig = Figure(figsize=(size, size), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(shown.numpy(), cmap="Blues", vmin=0)
+    ax.set(xticks=range(num_classes), yticks=range(num_classes), xlabel="predicted", ylabel="true")
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(names, fontsize=8)
+    threshold = shown.max().item() / 2
+    for i in range(num_classes):
+        for j in range(num_classes):
+            value = shown[i, j].item()
+            text = f"{value:.2f}" if normalize else f"{int(value)}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if value > threshold else "black")
+    accuracy = counts.diag().sum().item() / max(1, counts.sum().item())
+    ax.set_title(title or f"accuracy {100 * accuracy:.2f}%")
+    return fig
+
+
+def _field(result, name: str):
+    return result[name] if isinstance(result, dict) else getattr(result, name)
+
+
+def plot_comparison(results: Sequence, *, title: str | None = None) -> Figure:
+    """Accuracy against parameters and against MACs, log x axes, one labelled point per model: two panels.
+
+    `results`: one entry per model, each a dict (or an object with attributes) with keys name, accuracy
+    (a fraction or a percentage), params and macs."""
+    if not results:
+        raise ValueError("plot_comparison needs at least one result (name, accuracy, params, macs).")
+    try:
+        rows = [(str(_field(r, "name")), float(_field(r, "accuracy")), float(_field(r, "params")),
+                 float(_field(r, "macs"))) for r in results]  # fmt: skip
+    except (KeyError, AttributeError) as missing:
+        raise ValueError(f"each result needs name, accuracy, params and macs; one lacks {missing}.") from None
+    in_percent = max(row[1] for row in rows) > 1.0
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, column, xlabel in ((axes[0], 2, "parameters"), (axes[1], 3, "multiply-accumulates per image")):
+        for i, row in enumerate(rows):
+            accuracy = row[1] if in_percent else 100 * row[1]
+            ax.scatter(row[column], accuracy, color=f"C{i % 10}", s=36, zorder=3)
+            ax.annotate(row[0], (row[column], accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set(xlabel=f"{xlabel} (log scale)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title)
+    return fig
