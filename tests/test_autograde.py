@@ -38,6 +38,7 @@ EXPECTED = {
     "stub": ((0, 0, 0), None),
     "alt_style": ((3, 3, 2), None),
     "wrong": ((1, 1, 0), None),
+    "noisy": ((3, 3, 2), None),
     "edited_tests": ((0, 0, 0), None),
     "import_reference": ((3, 0, 2), ("tiny_net", "imports utils.models")),
     "patch_torch": ((3, 3, 0), ("standardize", "assigns torch.allclose")),

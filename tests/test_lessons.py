@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))
