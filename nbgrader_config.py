@@ -27,6 +27,8 @@ c = get_config()  # noqa: F821 (nbgrader's config loader provides get_config)
 
 ROOT = Path(__file__).resolve().parent
 GRADING = Path(os.environ.get("CNN_COURSE_GRADING") or ROOT / "grading").resolve()
+# grading/ is git-ignored, so a fresh clone lacks it, and sqlite cannot create the gradebook in a missing folder.
+GRADING.mkdir(parents=True, exist_ok=True)
 
 # The grading protections live in the repository's autograde package; make it importable even where the
 # course was not pip-installed (a JupyterLab started from the repository root).
