@@ -24,6 +24,7 @@ from utils.data import DeviceLoader, load_dataset, synthetic_dataset
 from utils.models import get_model
 from utils.training import History, evaluate, fit, load_checkpoint, pad_to_size, predict, seed_everything
 from utils.training.recipe import Recipe, build_optimizer, build_schedule, choose_optimizer
+from utils.training.runtime import Speed, choose_speed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,6 +159,13 @@ def test_auto_optimizer_is_sgd_with_batchnorm_and_adamw_without():
     assert choose_optimizer(nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8))) == "sgd"
     assert choose_optimizer(get_model("lenet5")) == "adamw"
     assert choose_optimizer(tiny_net()) == "adamw"
+
+
+def test_speed_defaults_on_the_cpu():
+    cpu = torch.device("cpu")
+    assert choose_speed(cpu, model=get_model("resnet20")) == Speed(amp_dtype=None, channels_last=True)
+    assert choose_speed(cpu, model=get_model("lenet5")) == Speed(amp_dtype=None, channels_last=False)
+    assert choose_speed(cpu, amp=True, channels_last=False).amp_dtype == torch.bfloat16
 
 
 def test_onecycle_and_cosine_schedules_by_hand():

@@ -45,7 +45,7 @@ def evaluate(
 
     Under DDP (`world` of several processes) each process evaluates its shard and the sums are combined."""
     world = world or distributed.World(device=model_device(model))
-    speed = choose_speed(world.device, amp, channels_last)
+    speed = choose_speed(world.device, amp, channels_last, model)
     loader = make_loader(data, batch_size * world.size, train=False, augment=False, world=world)
     was_training = model.training
     model.eval()

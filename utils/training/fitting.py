@@ -76,7 +76,8 @@ def fit(
     schedule "onecycle", "cosine" or "constant", stepped every batch; label smoothing 0.1; no weight decay
     on biases and norm scales. batch_size is the total over all processes under torchrun.
 
-    Speed: device auto-detected (CUDA, MPS, CPU) unless given; amp and channels_last "auto" (on for CUDA);
+    Speed: device auto-detected (CUDA, MPS, CPU) unless given; amp "auto" is bf16 autocast on CUDA, and
+    channels_last "auto" is on for CUDA and for wide convolutions on a CPU (see runtime.choose_speed);
     compile=True wraps the model in torch.compile. deterministic=True trades speed for repeatable kernels.
 
     Output: a progress bar per epoch (a widget in notebooks); progress=False prints one line per epoch
@@ -100,7 +101,7 @@ def fit(
             momentum=momentum, weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
             augment=default_augment(train_data) if augment is None else augment,
         )  # fmt: skip
-        speed = choose_speed(world.device, amp, channels_last)
+        speed = choose_speed(world.device, amp, channels_last, model)
         model.to(world.device)
         if speed.channels_last:
             model.to(memory_format=torch.channels_last)
