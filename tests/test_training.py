@@ -272,6 +272,49 @@ def test_checkpoint_train_or_load(mnist, tmp_path):
     assert evaluate(restored, test).accuracy == pytest.approx(best_epoch["val_acc"])
 
 
+FINGERPRINT_SCRIPT = """
+import torch
+from utils.models import get_model
+from utils.training.checkpoints import model_fingerprint
+for name in ("densenet40_k12", "googlenet", "resnet20"):
+    torch.manual_seed(0)
+    print(name, model_fingerprint(get_model(name)))
+"""
+
+
+def test_a_new_process_finds_the_same_key():
+    """Train or load works across notebook restarts only if the key is the same in a fresh process. DenseNet's
+    and GoogLeNet's forward hold comprehensions, whose code objects print with a memory address."""
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.run([sys.executable, "-c", FINGERPRINT_SCRIPT], env=env | {"PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, check=True).stdout for seed in ("1", "2")]  # fmt: skip
+    assert runs[0] == runs[1] and len(runs[0].split()) == 6
+
+
+def test_an_edited_forward_gets_a_new_key():
+    from utils.training.checkpoints import model_fingerprint
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    class EditedNet(Net):
+        def forward(self, x):
+            return self.fc(x).relu()
+
+    EditedNet.__name__ = EditedNet.__qualname__ = "Net"  # the same cell run again after an edit
+    seed_everything(0)
+    first = model_fingerprint(Net())
+    seed_everything(0)
+    assert model_fingerprint(Net()) == first
+    seed_everything(0)
+    assert model_fingerprint(EditedNet()) != first
+
+
 def test_interrupted_run_resumes_to_the_same_weights(mnist, tmp_path):
     train = mnist[0].subset(256, seed=8)
     options = dict(epochs=2, batch_size=64, checkpoint=tmp_path, quiet=True)

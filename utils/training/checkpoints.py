@@ -44,7 +44,19 @@ def model_fingerprint(model: nn.Module) -> str:
     for cls in sorted({type(m) for m in model.modules()}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
         code = getattr(cls.forward, "__code__", None)
         if code is not None:
-            digest.update(code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode())
+            digest.update(code_fingerprint(code).encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint(code) -> str:
+    """A hash of a function's bytecode, names and constants that is the same in every process.
+
+    A constant can itself be code (a comprehension or lambda inside forward, in Python 3.11), whose repr
+    holds a memory address: hash such constants by their own content instead, or no re-run would ever
+    find its checkpoint."""
+    digest = hashlib.sha1(code.co_code + repr(code.co_names).encode())
+    for constant in code.co_consts:
+        digest.update((code_fingerprint(constant) if hasattr(constant, "co_code") else repr(constant)).encode())
     return digest.hexdigest()
 
 
