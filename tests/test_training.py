@@ -117,6 +117,23 @@ def test_fit_accepts_a_device_loader_and_a_dataloader(mnist):
     assert len(history) == 1 and history.final["images_per_s"] > 0
     with pytest.raises(TypeError, match="ImageData"):
         fit(fresh_tiny_net(), 42, epochs=1, quiet=True)
+    with pytest.raises(ValueError, match="does not augment"):
+        fit(fresh_tiny_net(), DeviceLoader(train, 64), epochs=1, augment=True, quiet=True)
+
+
+def test_under_ddp_a_dataloader_needs_a_distributed_sampler(mnist):
+    """Without one, every process would train on the whole dataset: twice the steps, each image twice."""
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    from utils.training.distributed import World
+    from utils.training.loaders import make_loader
+
+    dataset = TensorDataset(torch.zeros(8, 1, 28, 28), torch.zeros(8, dtype=torch.long))
+    two_processes = World(device=torch.device("cpu"), rank=0, size=2)
+    with pytest.raises(ValueError, match="DistributedSampler"):
+        make_loader(DataLoader(dataset, batch_size=4), 4, train=True, augment=False, world=two_processes)
+    sharded = DataLoader(dataset, batch_size=4, sampler=DistributedSampler(dataset, num_replicas=2, rank=0))
+    assert make_loader(sharded, 4, train=True, augment=False, world=two_processes) is sharded
 
 
 def test_same_seed_same_weights_and_another_seed_differs(mnist):

@@ -30,7 +30,7 @@ from . import distributed
 from .checkpoints import RunFolder, checkpoint_root, run_key
 from .evaluation import EVAL_BATCH_SIZE, evaluate
 from .history import History
-from .loaders import batches, count_images, default_augment, make_loader
+from .loaders import batches, begin_epoch, count_images, default_augment, make_loader
 from .recipe import Recipe, build_optimizer, build_schedule, choose_optimizer, default_recipe
 from .runtime import Speed, choose_speed, deterministic_mode, seed_everything
 
@@ -92,8 +92,13 @@ def fit(
     with _silenced(quiet):
         world = distributed.setup(device)
         seed_everything(seed)
-        if isinstance(train_data, DeviceLoader) and augment is None:
-            augment = bool(train_data.crop_padding or train_data.flip)  # the loader decides; say so in the recipe
+        if isinstance(train_data, DeviceLoader):  # the loader decides; say so in the recipe
+            augments = bool(train_data.crop_padding or train_data.flip)
+            if augment is not None and augment != augments:
+                does = "does" if augments else "does not"
+                raise ValueError(f"augment={augment} but this DeviceLoader {does} augment; set crop_padding and "
+                                 "flip on the loader, or pass the ImageData.")  # fmt: skip
+            augment = augments
         if optimizer == "auto":
             optimizer = choose_optimizer(model)
         recipe = default_recipe(
@@ -150,8 +155,7 @@ def fit(
 
         with deterministic_mode(deterministic, world.device):
             for epoch in range(start_epoch, recipe.epochs):
-                if isinstance(train_loader, DeviceLoader):
-                    train_loader.set_epoch(epoch)  # a resumed run sees the same order as an uninterrupted one
+                begin_epoch(train_loader, epoch)
                 bar = _progress_bar(train_loader, epoch, recipe.epochs) if show_bar else None
                 record = {"epoch": epoch + 1}
                 record |= train_one_epoch(trainer, train_loader, optimizer_, schedule_, recipe, speed, world, scaler,

@@ -55,7 +55,22 @@ def make_loader(data, batch_size: int, *, train: bool, augment: bool, world: Wor
             f"expected an ImageData (utils.data.load_dataset), a DeviceLoader or a DataLoader of (images, labels) "
             f"batches; got {type(data).__name__}."
         )
+    if world.size > 1 and not hasattr(getattr(data, "sampler", None), "set_epoch"):
+        raise ValueError(
+            f"under torchrun every process would train on all of this {type(data).__name__}; pass the ImageData "
+            "(fit shards it) or give the DataLoader a torch.utils.data.DistributedSampler."
+        )
     return data  # a DataLoader or similar: batches are moved to the device as they come
+
+
+def begin_epoch(loader, epoch: int) -> None:
+    """Tell a loader which epoch begins, so that its shuffled order depends on the epoch and nothing else
+    (a resumed run then sees the same batches as an uninterrupted one; DDP ranks agree on the order)."""
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(loader, DeviceLoader):
+        loader.set_epoch(epoch)
+    elif hasattr(sampler, "set_epoch"):  # a DistributedSampler
+        sampler.set_epoch(epoch)
 
 
 def batches(loader, device: torch.device, channels_last: bool):
