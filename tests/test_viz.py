@@ -19,6 +19,7 @@ from utils.viz import (
     plot_feature_maps,
     plot_filters,
     plot_history,
+    show_figures_in_notebooks,
     show_images,
 )
 
@@ -134,3 +135,19 @@ def test_figures_are_not_kept_by_pyplot():
     show_images(torch.rand(2, 3, 4, 4))
     plot_filters(nn.Conv2d(3, 4, 3))
     assert len(plt.get_fignums()) == before
+
+
+def test_a_figure_ending_a_notebook_cell_is_drawn_without_matplotlib_magic():
+    """IPython's own display machinery (what a notebook cell's last value goes through), with no %matplotlib."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        figure = plot_confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]))
+        before, _ = shell.display_formatter.format(figure)
+        show_figures_in_notebooks()
+        after, _ = shell.display_formatter.format(figure)
+    finally:
+        InteractiveShell.clear_instance()
+    assert "image/png" not in before  # the trap this guards against, still there in plain IPython
+    assert after["image/png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,7 +3,8 @@ and the comparison of architectures by accuracy, parameters and compute.
 
 Every function returns a matplotlib Figure and draws nothing else: in a notebook a Figure that ends a cell
 is shown once; elsewhere call fig.savefig("name.png"). The figures are made without pyplot, so they are
-not kept alive by pyplot's list of open figures and are never shown twice.
+not kept alive by pyplot's list of open figures and are never shown twice. (Without pyplot nothing tells
+the notebook how to draw a Figure, so importing this module does: see show_figures_in_notebooks.)
 
     from utils.viz import show_images, plot_filters, plot_feature_maps, plot_history
     show_images(train, n=16)                         # an ImageData: labels come with it
@@ -267,3 +268,27 @@ def plot_comparison(results: Sequence, *, title: str | None = None) -> Figure:
     if title:
         fig.suptitle(title)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Display
+
+
+def show_figures_in_notebooks() -> None:
+    """Let a notebook draw a Figure that ends a cell, as a PNG.
+
+    IPython learns to draw Figures when pyplot starts its inline backend (or after `%matplotlib inline`).
+    Our figures never touch pyplot, so without this a cell ending in plot_history(...) would show only the
+    text "<Figure size 800x300 with 2 Axes>". Outside IPython this does nothing."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:  # plain Python: figures are saved with savefig, never displayed
+        return
+    shell = get_ipython()
+    if shell is not None:
+        png = shell.display_formatter.formatters["image/png"]
+        png.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
+show_figures_in_notebooks()
