@@ -181,7 +181,9 @@ def test_auto_optimizer_is_sgd_with_batchnorm_and_adamw_without():
 def test_speed_defaults_on_the_cpu():
     cpu = torch.device("cpu")
     assert choose_speed(cpu, model=get_model("resnet20")) == Speed(amp_dtype=None, channels_last=True)
-    assert choose_speed(cpu, model=get_model("lenet5")) == Speed(amp_dtype=None, channels_last=False)
+    assert choose_speed(cpu, model=get_model("lenet5")) == Speed(amp_dtype=None, channels_last=True)
+    no_convolutions = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    assert choose_speed(cpu, model=no_convolutions) == Speed(amp_dtype=None, channels_last=False)
     assert choose_speed(cpu, amp=True, channels_last=False).amp_dtype == torch.bfloat16
 
 

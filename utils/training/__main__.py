@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     run.add_argument("--amp", choices=SWITCHES, default="auto", help="bf16 autocast (auto: on CUDA)")
     run.add_argument("--channels-last", choices=SWITCHES, default="auto",
-                     help="(auto: on CUDA, and on a CPU for wide convolutions)")  # fmt: skip
+                     help="(auto: on for convolutional nets)")  # fmt: skip
     run.add_argument("--compile", action="store_true", help="torch.compile the model")
     run.add_argument("--deterministic", action="store_true", help="repeatable kernels (slower)")
     run.add_argument("--checkpoints", type=Path, help=f"checkpoint folder (default: {checkpoint_root()})")

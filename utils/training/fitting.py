@@ -10,7 +10,8 @@ What makes it fast on small images, in order of effect:
   per-image Python loader competes with the model for the CPU;
 - loss and accuracy are summed on the device and read twice a second for the progress bar and once per
   epoch, never after every step (reading a GPU number makes the CPU wait until the GPU is done);
-- on CUDA: bf16 autocast, channels_last memory format, cudnn.benchmark, and optionally torch.compile.
+- the channels_last memory format for convolutional nets (on a CPU too: oneDNN's own layout);
+- on CUDA: bf16 autocast, cudnn.benchmark, and optionally torch.compile.
 """
 
 import contextlib
@@ -77,7 +78,7 @@ def fit(
     on biases and norm scales. batch_size is the total over all processes under torchrun.
 
     Speed: device auto-detected (CUDA, MPS, CPU) unless given; amp "auto" is bf16 autocast on CUDA, and
-    channels_last "auto" is on for CUDA and for wide convolutions on a CPU (see runtime.choose_speed);
+    channels_last "auto" is on for CUDA and for convolutional nets on a CPU (see runtime.choose_speed);
     compile=True wraps the model in torch.compile. deterministic=True trades speed for repeatable kernels.
 
     Output: a progress bar per epoch (a widget in notebooks); progress=False prints one line per epoch
