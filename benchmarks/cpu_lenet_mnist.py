@@ -16,9 +16,9 @@ import time
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 import torchvision
 import torchvision.transforms as T
+from textbook import same_optimizer, textbook_epoch, warm_up
 from torch.utils.data import DataLoader, Subset
 
 from utils.data import MNIST_STATS, data_root, load_dataset
@@ -32,24 +32,6 @@ def textbook_loader(indices: torch.Tensor, batch_size: int) -> DataLoader:
     transform = T.Compose([T.Pad(2), T.ToTensor(), T.Normalize(*MNIST_STATS)])
     dataset = torchvision.datasets.MNIST(str(data_root()), train=True, transform=transform, download=False)
     return DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=True, num_workers=2)
-
-
-def textbook_epoch(model, loader, optimizer) -> None:
-    model.train()
-    for images, labels in loader:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
-        optimizer.step()
-
-
-def warm_up(batch_size: int) -> None:
-    """A step of a throwaway model in each memory format (fit picks one for itself), so that neither side pays
-    for the library's first-call set-up of its kernels."""
-    for memory_format in (torch.contiguous_format, torch.channels_last):
-        model = get_model("lenet5").to(memory_format=memory_format)
-        images = torch.randn(batch_size, 1, 32, 32).contiguous(memory_format=memory_format)
-        F.cross_entropy(model(images), torch.zeros(batch_size, dtype=torch.long)).backward()
 
 
 def main() -> None:
@@ -68,7 +50,7 @@ def main() -> None:
     count = len(indices)
     print(f"LeNet-5, MNIST: {count:,} training images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    warm_up(args.batch_size)
+    warm_up("lenet5", (1, 32, 32), args.batch_size)
 
     seed_everything(0)
     helper_model = get_model("lenet5")
@@ -79,10 +61,7 @@ def main() -> None:
 
     seed_everything(0)
     textbook_model = get_model("lenet5")
-    optimizer_class = torch.optim.AdamW if recipe["optimizer"] == "adamw" else torch.optim.SGD
-    options = {"momentum": recipe["momentum"], "nesterov": True} if recipe["optimizer"] == "sgd" else {}
-    optimizer = optimizer_class(textbook_model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"],
-                                **options)  # fmt: skip
+    optimizer = same_optimizer(textbook_model, recipe)
     start = time.perf_counter()
     textbook_epoch(textbook_model, textbook_loader(indices, args.batch_size), optimizer)
     textbook_speed = count / (time.perf_counter() - start)

@@ -8,6 +8,10 @@ RandomHorizontalFlip, ToTensor and Normalize, a DataLoader with num_workers=2, f
 fit gets the same images as uint8 tensors (decoded once and cached by utils.data) and does the same crop and
 flip on whole batches. Same model, batch size and optimizer on both sides; both timed from the first line
 to the end of the epoch, loader start-up included. The last line is ratio=<fit images/s / textbook images/s>.
+
+The line before it, the bare step, is the model's training step on one batch already in memory: the speed
+of the kernels themselves. On a small CPU ResNet-20 is bound by its convolutions, so fit can only come close
+to it, and the bare step over the textbook speed is the best ratio any loop could reach on that machine.
 """
 
 import argparse
@@ -18,6 +22,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
+from textbook import same_optimizer, textbook_epoch, warm_up
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import ImageFolder
 
@@ -43,35 +48,20 @@ def textbook_loader(indices: torch.Tensor, batch_size: int, workers: int = 2, pi
                       pin_memory=pin_memory)  # fmt: skip
 
 
-def textbook_epoch(model, loader, optimizer, device: torch.device | str = "cpu") -> int:
-    """The loop as tutorials write it; returns the number of images seen."""
-    model.train()
-    seen = 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
+def bare_step_speed(batch_size: int, recipe: dict, channels_last: bool, steps: int) -> float:
+    """Images/s of ResNet-20's training step alone: one batch already in memory, fit's memory format, no
+    loader, no augmentation. No loop can beat it with these kernels, so it bounds the ratio from above."""
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = get_model("resnet20").to(memory_format=memory_format)
+    optimizer = same_optimizer(model, recipe)
+    images = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=memory_format)
+    labels = torch.randint(0, 10, (batch_size,))
+    start = time.perf_counter()
+    for _ in range(steps):
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
+        F.cross_entropy(model(images), labels).backward()
         optimizer.step()
-        seen += len(labels)
-    return seen
-
-
-def same_optimizer(model, recipe: dict) -> torch.optim.Optimizer:
-    """The optimizer fit used (from its History), built the textbook way over all parameters."""
-    if recipe["optimizer"] == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
-    return torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"], nesterov=True,
-                           weight_decay=recipe["weight_decay"])  # fmt: skip
-
-
-def warm_up(model_name: str, batch_size: int) -> None:
-    """A step of a throwaway model in each memory format (fit may use channels_last, the textbook loop does
-    not), so that neither side pays for the library's first-call set-up of its kernels."""
-    for memory_format in (torch.contiguous_format, torch.channels_last):
-        model = get_model(model_name).to(memory_format=memory_format)
-        images = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=memory_format)
-        F.cross_entropy(model(images), torch.zeros(batch_size, dtype=torch.long)).backward()
+    return steps * batch_size / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -87,7 +77,7 @@ def main() -> None:
     train = replace(train, images=train.images[indices], labels=train.labels[indices])
     print(f"ResNet-20, CIFAR-10: {count:,} training images, crop + flip, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    warm_up("resnet20", args.batch_size)
+    warm_up("resnet20", (3, 32, 32), args.batch_size)
 
     seed_everything(0)
     helper_model = get_model("resnet20")
@@ -103,9 +93,13 @@ def main() -> None:
     textbook_epoch(textbook_model, textbook_loader(indices, args.batch_size), optimizer)
     textbook_speed = count / (time.perf_counter() - start)
 
+    bare_speed = bare_step_speed(args.batch_size, recipe, history.meta["channels_last"], 2 if args.dry_run else 10)
+
     print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
     print(f"textbook loop  {textbook_speed:8,.0f} images/s")
     print(f"fit            {helper_speed:8,.0f} images/s   (channels_last {history.meta['channels_last']})")
+    print(f"bare step      {bare_speed:8,.0f} images/s   (no data: fit runs at {helper_speed / bare_speed:.0%} of it, "
+          f"and no loop could beat ratio {bare_speed / textbook_speed:.2f} here)")  # fmt: skip
     print(f"load average   {os.getloadavg()[0]:.2f} at the end")
     print(f"ratio={helper_speed / textbook_speed:.2f}")
 

@@ -25,7 +25,8 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from cpu_resnet20_cifar import same_optimizer, textbook_epoch, textbook_loader  # noqa: I001 (next to this file)
+from cpu_resnet20_cifar import textbook_loader  # noqa: I001 (next to this file)
+from textbook import same_optimizer, textbook_epoch
 
 from utils.data import load_dataset
 from utils.models import get_model
