@@ -121,6 +121,14 @@ def test_fit_accepts_a_device_loader_and_a_dataloader(mnist):
         fit(fresh_tiny_net(), DeviceLoader(train, 64), epochs=1, augment=True, quiet=True)
 
 
+def test_images_the_model_cannot_take_fail_before_training_with_what_to_do(mnist):
+    model = get_model("resnet20")  # built for colour images
+    running_mean = model.bn1.running_mean.clone()
+    with pytest.raises(ValueError, match=r"cannot take 1x28x28 images \(.*3 channels.*to_rgb"):
+        fit(model, mnist[1].subset(64), epochs=1, quiet=True)
+    assert torch.equal(model.bn1.running_mean, running_mean)  # the blank test images left no trace
+
+
 def test_under_ddp_a_dataloader_needs_a_distributed_sampler(mnist):
     """Without one, every process would train on the whole dataset: twice the steps, each image twice."""
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset

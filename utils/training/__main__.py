@@ -23,7 +23,7 @@ from ..profiles import PROFILES, budget
 from . import distributed
 from .checkpoints import checkpoint_root
 from .fitting import fit
-from .loaders import pad_to_size, resize, to_rgb
+from .loaders import check_model_takes, pad_to_size, resize, to_rgb
 from .recipe import OPTIMIZERS, SCHEDULES
 
 DATASETS = ("mnist", "cifar10")
@@ -110,18 +110,11 @@ def build_model(name: str, train: ImageData) -> tuple[torch.nn.Module, bool]:
 
 
 def check_input(model: torch.nn.Module, name: str, shape: tuple[int, int, int]) -> None:
-    """One forward pass on two blank images, so that a size mismatch fails now with a useful message."""
-    was_training = model.training
-    model.eval()
+    """Fail now, in one line, if the model cannot take these images (fit would fail on its first batch)."""
     try:
-        with torch.no_grad():
-            model(torch.zeros(2, *shape))
-    except (RuntimeError, ValueError) as error:
-        first_line = str(error).splitlines()[0][:200]
-        sys.exit(f"{name} cannot take {shape[1]}x{shape[2]} images ({first_line}). "
-                 f"Use a CIFAR-size model (resnet20, lenet5, ...) or pass --image-size (e.g. 64 or 224).")  # fmt: skip
-    finally:
-        model.train(was_training)
+        check_model_takes(model, shape, name)
+    except ValueError as error:
+        sys.exit(f"{error} Or pick a CIFAR-size model (resnet20, lenet5, ...), or pass --image-size (e.g. 64 or 224).")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,13 +25,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data import DeviceLoader
+from ..data import DeviceLoader, ImageData
 from ..profiles import active_profile
 from . import distributed
 from .checkpoints import RunFolder, checkpoint_root, run_key
 from .evaluation import EVAL_BATCH_SIZE, evaluate
 from .history import History
-from .loaders import batches, begin_epoch, count_images, default_augment, make_loader
+from .loaders import batches, begin_epoch, check_model_takes, count_images, default_augment, make_loader
 from .recipe import Recipe, build_optimizer, build_schedule, choose_optimizer, default_recipe
 from .runtime import Speed, choose_speed, deterministic_mode, seed_everything
 
@@ -145,6 +145,9 @@ def fit(
             start_epoch = saved["epoch"]
             _say(quiet or not world.is_main, f"resuming {folder.path} after epoch {start_epoch}")
 
+        images = getattr(train_data, "data", train_data)  # a DeviceLoader's ImageData
+        if isinstance(images, ImageData):
+            check_model_takes(model, images.image_shape, name)
         trainer = model
         if world.size > 1:
             on_gpu = world.device.type == "cuda"

@@ -128,3 +128,25 @@ def resize(data: ImageData, size: int, chunk: int = 2048) -> ImageData:
         part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         parts.append(part.round().clamp(0, 255).to(torch.uint8))
     return replace(data, images=torch.cat(parts))
+
+
+def check_model_takes(model: torch.nn.Module, image_shape: tuple[int, int, int], name: str | None = None) -> None:
+    """One forward pass on two blank images, so that data the model cannot read fails before training, with
+    what to do about it, instead of deep inside the first batch. The model's state is left as it was."""
+    name = name or type(model).__name__
+    device = next(model.parameters(), torch.empty(0)).device
+    was_training = model.training
+    model.eval()  # no BatchNorm statistics are updated by the blank images
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *image_shape, device=device))
+    except (RuntimeError, ValueError) as error:
+        channels, height, width = image_shape
+        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ValueError(
+            f"{name} cannot take {channels}x{height}x{width} images ({first_line}). If data and model do not "
+            "match, fit the data to the model: utils.training.to_rgb (grey to colour), pad_to_size (e.g. MNIST "
+            "to 32x32) or resize."
+        ) from error
+    finally:
+        model.train(was_training)
