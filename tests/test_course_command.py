@@ -6,8 +6,10 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
-from conftest import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 
 
 def _free_port() -> int:

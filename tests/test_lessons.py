@@ -5,9 +5,11 @@ solutions/ is checked by `autograde release --check` in the test command.)"""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))
 LESSON_IDS = [path.parent.name for path in SOLUTIONS]

@@ -22,7 +22,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from conftest import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
 NOTEBOOKS = ARTIFACTS / "notebooks"

@@ -8,10 +8,12 @@ artifacts/browser/notebooks/, the server's log to artifacts/browser/jupyterlab.l
 
 import ast
 import re
+from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 from lab_driver import CHROMIUM, SCREENSHOTS, LabSession, Notebook, formgrader_assignments, lesson_copy, solution_source
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
 

@@ -1,12 +1,13 @@
-"""Shared test setup. The test command points CNN_COURSE_DATA at ../shared/data; fall back to it here too,
-so that `pytest tests/...` run by hand finds the same real data."""
+"""Shared test setup for tests/ and the notebooks of solutions/ (nbval), at the root so that it also applies
+to `pytest solutions/01_lenet5` or `pytest tests/test_data.py` run by hand. The test command points
+CNN_COURSE_DATA at ../shared/data; fall back to it here too, so that such runs find the same real data."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 if "CNN_COURSE_DATA" not in os.environ and SHARED_DATA.is_dir():
