@@ -12,18 +12,16 @@ included. Prints images/s for both and, as its last line, ratio=<fit images/s / 
 
 import argparse
 import os
-import time
 from dataclasses import replace
 
 import torch
 import torchvision
 import torchvision.transforms as T
-from textbook import same_optimizer, textbook_epoch, warm_up
+from textbook import race, warm_up
 from torch.utils.data import DataLoader, Subset
 
 from utils.data import MNIST_STATS, data_root, load_dataset
-from utils.models import get_model
-from utils.training import evaluate, fit, pad_to_size, seed_everything
+from utils.training import evaluate, pad_to_size
 
 DRY_RUN_IMAGES = 512
 
@@ -52,25 +50,14 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     warm_up("lenet5", (1, 32, 32), args.batch_size)
 
-    seed_everything(0)
-    helper_model = get_model("lenet5")
-    start = time.perf_counter()
-    history = fit(helper_model, train, epochs=1, batch_size=args.batch_size, device="cpu", quiet=True)
-    helper_speed = count / (time.perf_counter() - start)
-    recipe = history.meta["recipe"]
-
-    seed_everything(0)
-    textbook_model = get_model("lenet5")
-    optimizer = same_optimizer(textbook_model, recipe)
-    start = time.perf_counter()
-    textbook_epoch(textbook_model, textbook_loader(indices, args.batch_size), optimizer)
-    textbook_speed = count / (time.perf_counter() - start)
+    result = race("lenet5", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size)
+    recipe, helper, textbook = result.history.meta["recipe"], result.helper_model, result.textbook_model
 
     print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
-    print(f"textbook loop  {textbook_speed:8,.0f} images/s   test accuracy {_accuracy(textbook_model, test)}")
-    print(f"fit            {helper_speed:8,.0f} images/s   test accuracy {_accuracy(helper_model, test)}")
+    print(f"textbook loop  {result.textbook_speed:8,.0f} images/s   test accuracy {_accuracy(textbook, test)}")
+    print(f"fit            {result.helper_speed:8,.0f} images/s   test accuracy {_accuracy(helper, test)}")
     print(f"load average   {os.getloadavg()[0]:.2f} at the end")
-    print(f"ratio={helper_speed / textbook_speed:.2f}")
+    print(f"ratio={result.helper_speed / result.textbook_speed:.2f}")
 
 
 def _accuracy(model, test) -> str:

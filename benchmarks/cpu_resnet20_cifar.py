@@ -22,13 +22,12 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
-from textbook import same_optimizer, textbook_epoch, warm_up
+from textbook import race, same_optimizer, warm_up
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import ImageFolder
 
 from utils.data import CIFAR10_STATS, data_root, load_dataset
 from utils.models import get_model
-from utils.training import fit, seed_everything
 
 SUBSET = 5_000
 DRY_RUN_IMAGES = 128
@@ -79,25 +78,14 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     warm_up("resnet20", (3, 32, 32), args.batch_size)
 
-    seed_everything(0)
-    helper_model = get_model("resnet20")
-    start = time.perf_counter()
-    history = fit(helper_model, train, epochs=1, batch_size=args.batch_size, augment=True, device="cpu", quiet=True)
-    helper_speed = count / (time.perf_counter() - start)
-    recipe = history.meta["recipe"]
-
-    seed_everything(0)
-    textbook_model = get_model("resnet20")
-    optimizer = same_optimizer(textbook_model, recipe)
-    start = time.perf_counter()
-    textbook_epoch(textbook_model, textbook_loader(indices, args.batch_size), optimizer)
-    textbook_speed = count / (time.perf_counter() - start)
-
-    bare_speed = bare_step_speed(args.batch_size, recipe, history.meta["channels_last"], 2 if args.dry_run else 10)
+    result = race("resnet20", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size, augment=True)
+    helper_speed, textbook_speed, meta = result.helper_speed, result.textbook_speed, result.history.meta
+    recipe = meta["recipe"]
+    bare_speed = bare_step_speed(args.batch_size, recipe, meta["channels_last"], steps=2 if args.dry_run else 10)
 
     print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
     print(f"textbook loop  {textbook_speed:8,.0f} images/s")
-    print(f"fit            {helper_speed:8,.0f} images/s   (channels_last {history.meta['channels_last']})")
+    print(f"fit            {helper_speed:8,.0f} images/s   (channels_last {meta['channels_last']})")
     print(f"bare step      {bare_speed:8,.0f} images/s   (no data: fit runs at {helper_speed / bare_speed:.0%} of it, "
           f"and no loop could beat ratio {bare_speed / textbook_speed:.2f} here)")  # fmt: skip
     print(f"load average   {os.getloadavg()[0]:.2f} at the end")

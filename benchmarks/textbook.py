@@ -5,10 +5,14 @@ plain loop below. Same model, batch size and optimizer as fit's run, so that onl
 running the model differs.
 """
 
+import time
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from utils.models import get_model
+from utils.training import History, fit, seed_everything
 
 
 def textbook_epoch(model, loader, optimizer, device: torch.device | str = "cpu") -> int:
@@ -40,3 +44,33 @@ def warm_up(model_name: str, image_shape: tuple[int, int, int], batch_size: int)
         model = get_model(model_name).to(memory_format=memory_format)
         images = torch.randn(batch_size, *image_shape).contiguous(memory_format=memory_format)
         F.cross_entropy(model(images), torch.zeros(batch_size, dtype=torch.long)).backward()
+
+
+@dataclass
+class Race:
+    helper_speed: float  # images/s of fit's epoch
+    textbook_speed: float  # images/s of the textbook loop's epoch
+    history: History  # fit's, with the recipe the textbook optimizer copied
+    helper_model: torch.nn.Module
+    textbook_model: torch.nn.Module
+
+
+def race(model_name: str, train, make_textbook_loader, batch_size: int, **fit_options) -> Race:
+    """One epoch of fit, then one of the textbook loop, on the CPU, same images, same starting weights.
+
+    Each side is timed from its first line to the end of its epoch, loader start-up included (so the textbook
+    loader is built inside the timing, by make_textbook_loader())."""
+    count = len(train)
+    seed_everything(0)
+    helper_model = get_model(model_name)
+    start = time.perf_counter()
+    history = fit(helper_model, train, epochs=1, batch_size=batch_size, device="cpu", quiet=True, **fit_options)
+    helper_speed = count / (time.perf_counter() - start)
+
+    seed_everything(0)
+    textbook_model = get_model(model_name)
+    optimizer = same_optimizer(textbook_model, history.meta["recipe"])
+    start = time.perf_counter()
+    textbook_epoch(textbook_model, make_textbook_loader(), optimizer)
+    textbook_speed = count / (time.perf_counter() - start)
+    return Race(helper_speed, textbook_speed, history, helper_model, textbook_model)
