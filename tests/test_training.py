@@ -397,6 +397,35 @@ def test_quiet_mode_writes_nothing_to_stdout_or_stderr(mnist, capfd):
     assert out == "" and err == "" and caught == []
 
 
+NOTEBOOK_FIT = """
+from utils.data import load_dataset
+from utils.training import fit, seed_everything
+import torch.nn as nn
+train = load_dataset("mnist", "test", require_real=True).subset(256)
+seed_everything(0)
+model = nn.Sequential(nn.Conv2d(1, 4, 5, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(576, 10))
+history = fit(model, train, epochs=1, batch_size=64)
+"""
+
+
+def test_in_a_notebook_the_progress_bar_is_a_widget_with_loss_and_speed():
+    """A real kernel: the bar is a Jupyter widget (not text on stderr), and its final state shows the epoch's
+    4 of 4 batches with loss, accuracy and images/s."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_FIT)])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = notebook.cells[0].outputs
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), outputs
+    widgets = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    texts = [w["state"].get("value", "") for w in widgets if w["model_name"] == "HTMLModel"]
+    shown = " ".join(texts).replace("\u2007", " ")  # tqdm pads with figure spaces
+    assert re.search(r"epoch 1/1: +100%", shown), shown
+    assert re.search(r"4/4 .*loss \d\.\d{4} +acc [\d.]+% +[\d,]+ img/s", shown), shown
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The command line, in one process and under torchrun with two (gloo on the CPU)
 
