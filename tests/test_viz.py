@@ -141,6 +141,7 @@ def test_a_figure_ending_a_notebook_cell_is_drawn_without_matplotlib_magic():
     """IPython's own display machinery (what a notebook cell's last value goes through), with no %matplotlib."""
     from IPython.core.interactiveshell import InteractiveShell
 
+    InteractiveShell.clear_instance()  # a fresh shell: no formatter left by an earlier test
     shell = InteractiveShell.instance()
     try:
         figure = plot_confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]))
