@@ -2,15 +2,18 @@
 guards, and the kernel sandbox (in a subprocess: an audit hook cannot be removed once installed)."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 import warnings
 from pathlib import Path
 
+import nbclient
 import nbformat
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -211,6 +214,97 @@ def test_check_matches_reference_compares_behaviour_and_stays_silent(capfd):
     assert "missing fc.weight, fc.bias; unexpected 0.weight, 0.bias" in failure(
         checks.check_matches_reference, nn.Sequential(nn.Linear(3, 2)), Small(), inputs, "Small")
     assert capfd.readouterr().err == ""
+
+
+class LeNetC5(nn.Module):
+    def __init__(self, wrapped: bool):
+        super().__init__()
+        self.c5 = nn.Sequential(nn.Conv2d(16, 120, 5), nn.ReLU()) if wrapped else nn.Conv2d(16, 120, 5)
+
+
+def test_check_layout_says_what_to_change():
+    checks.check_layout(LeNetC5(wrapped=False), LeNetC5(wrapped=False).to("meta"), "LeNet5")
+    assert failure(checks.check_layout, LeNetC5(wrapped=True), LeNetC5(wrapped=False), "LeNet5") == (
+        "LeNet5: found c5.0.weight where the scaffold has c5.weight: c5 is an nn.Sequential here; make c5 the "
+        "layer itself and apply its activation (and any pooling or flattening) in forward")
+    assert "missing fc.weight, fc.bias; unexpected 0.weight, 0.bias" in failure(
+        checks.check_layout, nn.Sequential(nn.Linear(3, 2)), Small(), "Small")
+    assert failure(checks.check_layout, nn.Linear(3, 4), {"weight": (2, 3), "bias": (2,)}, "fc", hint="2 classes") == (
+        "fc: weight has shape (4, 3), expected (2, 3): 2 classes")
+
+
+def test_shape_mismatches_show_the_hint():
+    assert failure(checks.check_shape, torch.zeros(2, 5), (2, 10), "logits", hint="one output per class") == (
+        "logits: expected shape (2, 10), got (2, 5): one output per class")
+    assert failure(checks.check_close, torch.zeros(4), torch.zeros(3), "y", hint="keep the batch") == (
+        "y: expected shape (3,), got (4,): keep the batch")
+
+
+def params_by_hand(c_in, c_out, k):
+    return c_out * c_in * k * k + c_out
+
+
+def params_from_a_layer(c_in, c_out, k):
+    return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, device="meta").parameters())
+
+
+def params_from_the_course(c_in, c_out, k):
+    from utils.inspect import count_params
+
+    return count_params(nn.Conv2d(c_in, c_out, k)).total
+
+
+def field_from_the_course(layers):
+    from utils.inspect import receptive_field
+
+    return receptive_field(layers).size
+
+
+def lrn_by_module(x):
+    return nn.LocalResponseNorm(5)(x)
+
+
+def side_by_running_a_pool(n, k):
+    return F.max_pool2d(torch.zeros(1, 1, n, n), k, stride=1).shape[-1]
+
+
+def test_call_without_shortcuts_refuses_ready_made_answers_and_leaves_nothing_behind():
+    # 64 * 3 * 3 * 3 weights + 64 biases, by hand
+    assert checks.call_without_shortcuts(params_by_hand, 3, 64, 3, what="count") == 1_792
+    cases = [
+        (params_from_a_layer, (3, 64, 3), {}, "built a layer with parameters (nn.Conv2d)"),
+        (params_from_the_course, (3, 64, 3), {"refuse_layers": False}, "called utils.inspect.count_params"),
+        (field_from_the_course, ([(3, 1, 1)],), {}, "called utils.inspect.receptive_field"),
+        (lrn_by_module, (torch.randn(1, 8, 4, 4),), {"refuse": (F.local_response_norm,)},
+         "called torch.nn.functional.local_response_norm"),
+        (side_by_running_a_pool, (8, 3), {"refuse": ("pool",)}, "ran a built-in max_pool2d"),
+    ]  # fmt: skip
+    for answer, args, options, reason in cases:
+        message = failure(checks.call_without_shortcuts, answer, *args, what="the answer", **options)
+        assert message.startswith(f"not graded: the answer {reason}") and "compute this yourself" in message
+    # Layers may be built when the exercise allows it, and the learner's own errors come through unchanged.
+    assert checks.call_without_shortcuts(params_from_a_layer, 3, 64, 3, what="count", refuse_layers=False) == 1_792
+    with pytest.raises(ZeroDivisionError):
+        checks.call_without_shortcuts(lambda: 1 // 0, what="a broken answer", refuse=(F.relu, "conv"))
+    checks.check_value(1, 1, "nothing left behind")  # no global hook or torch mode: the tamper guard is quiet
+
+
+def test_a_failed_check_shows_the_learner_their_line_and_the_message(monkeypatch):
+    """In a real kernel: the test line, one frame of utils.checks and the message; every frame on request."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from utils import checks"),
+        nbformat.v4.new_code_cell("checks.check_value(30, 28, 'conv_output_size(32, 5)')"),
+    ])  # fmt: skip
+    shown = {}
+    for full in ("", "1"):
+        monkeypatch.setenv(checks.FULL_TRACEBACKS_VARIABLE, full)  # the kernel inherits the environment
+        executed = nbclient.NotebookClient(nbformat.from_dict(notebook), kernel_name="python3", allow_errors=True,
+                                           resources={"metadata": {"path": str(REPO)}}).execute()
+        error = executed.cells[1].outputs[0]
+        shown[full] = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+        assert error["evalue"] == "conv_output_size(32, 5): expected 28, got 30"
+    assert "Cell In[2], line 1" in shown[""] and shown[""].count("utils/checks.py") == 1
+    assert "_compare_values" not in shown[""] and "_compare_values" in shown["1"]
 
 
 class FromTorchvision(torchvision.models.AlexNet):

@@ -81,6 +81,24 @@ def test_fit_lowers_the_loss_on_real_mnist(mnist):
     assert not model.training  # fit leaves the model ready for inference
 
 
+def test_history_steps_draw_each_epochs_curve_and_add_up_to_the_epoch(mnist):
+    """2,048 images in batches of 64 = 32 batches per epoch: points every 32 // 20 = 1 batch. The images
+    behind the points add up to the epoch, and their image-weighted mean is the epoch's own loss and accuracy."""
+    history = fit(fresh_tiny_net(), mnist[0].subset(2048, seed=1), epochs=2, batch_size=64, quiet=True)
+    assert len(history.steps) == 2 * 32
+    epochs = [step["epoch"] for step in history.steps]
+    assert epochs == sorted(epochs) and epochs[31] == 1.0 and epochs[-1] == 2.0 and epochs[0] == 1 / 32
+    for epoch, record in enumerate(history.records):
+        steps = history.steps[32 * epoch: 32 * (epoch + 1)]
+        images = sum(step["images"] for step in steps)
+        assert images == 2048
+        assert sum(step["train_loss"] * step["images"] for step in steps) / images == pytest.approx(
+            record["train_loss"], rel=1e-5)
+        assert sum(step["train_acc"] * step["images"] for step in steps) / images == pytest.approx(
+            record["train_acc"])
+    assert History.from_dict(history.to_dict()).steps == history.steps  # saved with checkpoints too
+
+
 def test_lenet5_smoke_profile_passes_90_percent_on_mnist(mnist):
     """The issue's bar: one pass over 10,000 MNIST training images in the smoke profile, on the CPU."""
     train, test = (pad_to_size(split, 32) for split in mnist)  # the paper's 32x32 field
@@ -246,12 +264,14 @@ def test_history_saves_loads_and_plots(mnist, tmp_path):
     path = history.save(tmp_path / "run.json")
     assert json.loads(path.read_text())["records"][1]["epoch"] == 2  # plain JSON, readable without torch
     loaded = History.load(path)
-    assert loaded.records == history.records and loaded.meta == history.meta
+    assert loaded.records == history.records and loaded.meta == history.meta and loaded.steps == history.steps
     figure = loaded.plot()
     assert isinstance(figure, Figure) and len(figure.axes) == 2
     loss_axes = figure.axes[0]
     train_line = next(line for line in loss_axes.get_lines() if line.get_label() == "train")
-    assert list(train_line.get_ydata()) == pytest.approx(history["train_loss"])
+    assert list(train_line.get_ydata()) == pytest.approx([step["train_loss"] for step in history.steps])
+    val_line = next(line for line in loss_axes.get_lines() if line.get_label() == "val")
+    assert list(val_line.get_ydata()) == pytest.approx(history["val_loss"])
     assert "val_acc" in repr(history) and "%" in history.table()
     with pytest.raises(KeyError, match="columns are"):
         history["accuracy"]

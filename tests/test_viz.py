@@ -98,6 +98,17 @@ def test_plot_history_draws_loss_and_accuracy_for_each_run():
     assert list(loss_ax.get_lines()[0].get_xdata()) == [1, 2, 3]
 
 
+def test_plot_history_draws_training_within_epochs_from_the_steps():
+    history = make_history([0.5, 0.7], "net")
+    history.steps = [{"epoch": e / 4, "train_loss": 2.0 - e / 4, "train_acc": e / 8, "images": 10}
+                     for e in range(1, 9)]  # four points per epoch, two epochs
+    loss_ax, acc_ax = plot_history(history).axes
+    train, val = loss_ax.get_lines()
+    assert list(train.get_xdata()) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert list(acc_ax.get_lines()[0].get_ydata()) == pytest.approx([12.5 * e for e in range(1, 9)])
+    assert list(val.get_xdata()) == [1, 2]  # validation stays once per epoch
+
+
 def test_plot_confusion_matrix_counts_by_hand():
     labels = torch.tensor([0, 0, 1, 1, 1, 2])
     predicted = torch.tensor([0, 1, 1, 1, 2, 0])

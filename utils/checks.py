@@ -8,6 +8,11 @@ cell that writes to stderr as zero.
     checks.check_close(standardize(x), expected, "standardize(x)", atol=1e-4)
     checks.check_param_count(model, 61_706, hint="C5 is a convolution here, not a linear layer")
     checks.check_matches_reference(LeNet5(), get_model("lenet5"), torch.randn(2, 1, 32, 32), "LeNet5")
+    checks.check_layout(LeNet5(), get_model("lenet5", device="meta"), "LeNet5")   # layer names before weights
+    count = checks.call_without_shortcuts(conv_param_count, 64, 128, 3, what="conv_param_count(64, 128, 3)")
+
+A failed check shows the learner their own test line and the message, not this module's frames (IPython hides
+frames that set __tracebackhide__); CNN_COURSE_FULL_TRACEBACKS=1 shows every frame, for maintainers.
 
 Protections. A notebook's code runs in the same Python process as its tests, so the checks trust nothing
 the notebook could have replaced:
@@ -19,10 +24,14 @@ the notebook could have replaced:
   subclass with rigged operators, is rejected;
 - parameters are counted and modules walked without calling methods the learner's class may override;
 - a model must be built in the notebook, not taken or subclassed from utils.models, torchvision.models or
-  timm (check_built_from_torch; check_matches_reference does it first).
+  timm (check_built_from_torch; check_matches_reference does it first);
+- an exercise that *is* a computation the course's helpers or torch already do (a parameter count, a receptive
+  field, local response normalisation) is called through call_without_shortcuts, which refuses an answer that
+  calls those helpers or builds a layer to read the answer off.
 """
 
 import builtins
+import contextlib
 import math
 import os
 import sys
@@ -34,9 +43,14 @@ from types import ModuleType as _ModuleType
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # Where the reference implementations live: a learner's model must not come from (or subclass) these.
 REFERENCE_MODULES = ("utils.models", "torchvision.models", "timm")
+# Frames of this module are hidden from learners' tracebacks unless a maintainer asks for them.
+FULL_TRACEBACKS_VARIABLE = "CNN_COURSE_FULL_TRACEBACKS"
+_HIDE_FRAMES = os.environ.get(FULL_TRACEBACKS_VARIABLE, "").strip().lower() in ("", "0", "false", "no")
 
 
 class CheckFailed(AssertionError):
@@ -148,14 +162,25 @@ def _refuse_if_tampered():
 
 
 def _checked(check):
-    """Run a check on an untampered torch, with warnings silenced (stderr output would cost the points)."""
+    """Run a check on an untampered torch, with warnings silenced (stderr output would cost the points).
+
+    A failure is raised again from here without the frames below: IPython always shows the frame that raised,
+    so this keeps the learner's traceback to their test line, one line of ours and the message."""
 
     @wraps(check)
     def guarded(*args, **kwargs):
+        __tracebackhide__ = _HIDE_FRAMES
         _refuse_if_tampered()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return check(*args, **kwargs)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return check(*args, **kwargs)
+        except CheckFailed as failure:
+            if not _HIDE_FRAMES:
+                raise
+            failed = failure
+        # A check failed: the message below says what was expected and what was found.
+        raise failed.with_traceback(None)
 
     return guarded
 
@@ -231,20 +256,25 @@ def _compare_values(actual, expected, what, rel_tol):
         raise CheckFailed(f"{what}: expected {expected:.6g}, got {number:.6g}")
 
 
+def _with_hint(message, hint):
+    return f"{message}: {hint}" if hint else message
+
+
 @_checked
-def check_shape(actual, expected_shape, what):
-    """actual is a tensor of shape expected_shape."""
+def check_shape(actual, expected_shape, what, hint=""):
+    """actual is a tensor of shape expected_shape; `hint` says what usually explains a difference."""
     tensor = _plain_tensor(actual, what)
     shape = tuple(tensor.shape)
     if shape != tuple(expected_shape):
-        raise CheckFailed(f"{what}: expected shape {tuple(expected_shape)}, got {shape}")
+        raise CheckFailed(_with_hint(f"{what}: expected shape {tuple(expected_shape)}, got {shape}", hint))
 
 
 def _compare_tensors(actual, expected, what, rtol, atol, hint):
     tensor = _plain_tensor(actual, what)
     expected = _as_tensor(expected)
     if tuple(tensor.shape) != tuple(expected.shape):
-        raise CheckFailed(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
+        raise CheckFailed(_with_hint(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(tensor.shape)}",
+                                     hint))
     if expected.is_floating_point() and not (tensor.is_floating_point() or tensor.is_complex()):
         raise CheckFailed(f"{what}: expected floating-point values, got dtype {tensor.dtype}")
     got = _to(_detach(tensor), device="cpu", dtype=torch.float64)
@@ -305,7 +335,7 @@ def check_param_count(model, expected, hint="", what=None):
         raise CheckFailed(f"{what}: expected a torch.nn.Module, got {_describe(model)}")
     count = sum(_numel(param) for param in _parameters(model))
     if count != expected:
-        raise CheckFailed(f"{what}: expected {expected:,} parameters, found {count:,}" + (f": {hint}" if hint else ""))
+        raise CheckFailed(_with_hint(f"{what}: expected {expected:,} parameters, found {count:,}", hint))
 
 
 @_checked
@@ -327,25 +357,64 @@ def _require_own_model(model, what):
                 )
 
 
+def _layout_of(model_or_shapes, what):
+    """{state_dict key: shape} of a module (read without its overridable methods' help) or of such a dict."""
+    if _type(model_or_shapes) is dict:
+        return {name: tuple(shape) for name, shape in model_or_shapes.items()}
+    if not _isinstance(model_or_shapes, _Module):
+        raise CheckFailed(f"{what}: expected a torch.nn.Module, got {_describe(model_or_shapes)}")
+    return {name: tuple(tensor.shape) for name, tensor in _state_dict(model_or_shapes).items()}
+
+
+def _sequential_in_place_of_layer(found_name, expected_names):
+    """('c5', 'c5.weight') when found_name is 'c5.0.weight' and 'c5.weight' is expected: an nn.Sequential
+    stands where the scaffold has a single layer. None otherwise."""
+    parts = found_name.split(".")
+    for position in range(1, _len(parts) - 1):
+        wanted = ".".join(parts[:position] + parts[position + 1:])
+        if parts[position].isdigit() and wanted in expected_names:
+            return ".".join(parts[:position]), wanted
+    return None
+
+
+@_checked
+def check_layout(model, reference, what=None, hint=""):
+    """model's layers have the reference's names and shapes (its state_dict keys and tensor shapes), so that
+    tests can load the reference's weights into it. reference: an nn.Module (the meta device is enough) or a
+    dict {key: shape}. The message names what is missing or extra and, for the commonest slip, what to change."""
+    _require_layout(model, reference, what or _type(model).__name__, hint)
+
+
+def _require_layout(model, reference, what, hint):
+    expected, found = _layout_of(reference, what), _layout_of(model, what)
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    for name in unexpected:
+        slip = _sequential_in_place_of_layer(name, missing)
+        if slip is not None:
+            wrapper, wanted = slip
+            raise CheckFailed(_with_hint(
+                f"{what}: found {name} where the scaffold has {wanted}: {wrapper} is an nn.Sequential here; make "
+                f"{wrapper} the layer itself and apply its activation (and any pooling or flattening) in forward",
+                hint))
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing[:4])}" + (" ..." if _len(missing) > 4 else "")] if missing else []) + (
+            [f"unexpected {', '.join(unexpected[:4])}" + (" ..." if _len(unexpected) > 4 else "")]
+            if unexpected else [])
+        raise CheckFailed(_with_hint(f"{what}: the layer names differ from the scaffold's ({'; '.join(parts)}): "
+                                     "name and nest the layers as the scaffold does", hint))
+    for name, shape in expected.items():
+        if found[name] != shape:
+            raise CheckFailed(_with_hint(f"{what}: {name} has shape {found[name]}, expected {shape}", hint))
+
+
 @_checked
 def check_matches_reference(model, reference, inputs, what, rtol=1e-5, atol=1e-5):
     """model computes what reference computes: reference's weights are loaded into model (so the layer
     names must match the scaffold), both run in eval mode without gradients, and the outputs are compared."""
     _require_own_model(model, what)
-    reference_state = _state_dict(reference)
-    own_state = _state_dict(model)
-    missing = [name for name in reference_state if name not in own_state]
-    unexpected = [name for name in own_state if name not in reference_state]
-    if missing or unexpected:
-        parts = ([f"missing {', '.join(missing[:4])}"] if missing else []) + (
-            [f"unexpected {', '.join(unexpected[:4])}"] if unexpected else [])
-        raise CheckFailed(f"{what}: the layer names differ from the reference ({'; '.join(parts)}): "
-                          "name the layers as in the scaffold")
-    for name, tensor in reference_state.items():
-        own_shape, ref_shape = tuple(own_state[name].shape), tuple(tensor.shape)
-        if own_shape != ref_shape:
-            raise CheckFailed(f"{what}: {name} has shape {own_shape}, the reference's has {ref_shape}")
-    _load_state_dict(model, reference_state, strict=True)
+    _require_layout(model, reference, what, "")
+    _load_state_dict(model, _state_dict(reference), strict=True)
     inputs = inputs if _type(inputs) is tuple else (inputs,)
     with _no_grad():
         _module_train(model, False)
@@ -353,6 +422,85 @@ def check_matches_reference(model, reference, inputs, what, rtol=1e-5, atol=1e-5
         expected = _module_call(reference, *inputs)
         actual = _module_call(model, *inputs)
     _compare_tensors(actual, expected, f"{what}: the output for the reference's weights", rtol, atol, "")
+
+
+# ---- shortcuts: an exercise that *is* a computation the course or torch already does ----
+
+_shortcut_logs = []  # one list per running call_without_shortcuts: what the answer called that it must not
+
+
+def course_helper(function):
+    """Mark a utils function that does an exercise's job (counting parameters, a receptive field):
+    call_without_shortcuts refuses an answer that calls it."""
+    name = f"{function.__module__}.{function.__qualname__}"
+
+    @wraps(function)
+    def helper(*args, **kwargs):
+        for log in _shortcut_logs:
+            log.append(f"called {name}, one of the course's own helpers")
+        return function(*args, **kwargs)
+
+    return helper
+
+
+class _RecordFunctions(TorchFunctionMode):
+    """Notes every call of the refused torch functions (nn.LocalResponseNorm reaches F.local_response_norm)."""
+
+    def __init__(self, refused, log):
+        super().__init__()
+        self.refused, self.log = refused, log
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if any(func is refused for refused in self.refused):
+            self.log.append(f"called {getattr(func, '__module__', 'torch')}.{getattr(func, '__name__', func)}")
+        return func(*args, **(kwargs or {}))
+
+
+class _RecordOperations(TorchDispatchMode):
+    """Notes every tensor operation whose name contains one of the refused words ('convolution', 'pool')."""
+
+    def __init__(self, words, log):
+        super().__init__()
+        self.words, self.log = words, log
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        if any(word in name for word in self.words):
+            self.log.append(f"ran a built-in {name}")
+        return func(*args, **(kwargs or {}))
+
+
+@_checked
+def call_without_shortcuts(function, *args, what, refuse_layers=True, refuse=(), **kwargs):
+    """function(*args, **kwargs), refused ("not graded: ...") when the answer took a shortcut during the call:
+    called one of the course's helpers (utils.inspect's counts and receptive fields), built a layer with
+    parameters (unless refuse_layers=False), or called a refused torch function (refuse: functions such as
+    F.local_response_norm, or words naming tensor operations such as "convolution" or "pool")."""
+    functions = tuple(item for item in refuse if _type(item) is not str)
+    words = tuple(item for item in refuse if _type(item) is str)
+    log = []
+
+    def note_layer(module, name, param):
+        cls = _type(module)
+        where = "nn" if cls.__module__.startswith("torch.nn.") else cls.__module__
+        log.append(f"built a layer with parameters ({where}.{cls.__qualname__})")
+
+    handle = torch.nn.modules.module.register_module_parameter_registration_hook(note_layer) if refuse_layers else None
+    _shortcut_logs.append(log)
+    try:
+        with contextlib.ExitStack() as modes:
+            if functions:
+                modes.enter_context(_RecordFunctions(functions, log))
+            if words:
+                modes.enter_context(_RecordOperations(words, log))
+            result = function(*args, **kwargs)
+    finally:
+        _shortcut_logs.remove(log)
+        if handle is not None:
+            handle.remove()
+    if log:
+        raise CheckFailed(f"not graded: {what} {log[0]}; the exercise is to compute this yourself")
+    return result
 
 
 # The snapshot, last, so that it covers this module too: replacing one check (checks.check_close = ...)

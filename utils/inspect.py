@@ -17,12 +17,16 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+# course_helper: an exercise that asks for one of these computations refuses answers that call the helper.
+from .checks import course_helper
+
 
 class ParamCount(NamedTuple):
     total: int
     trainable: int
 
 
+@course_helper
 def count_params(model: nn.Module) -> ParamCount:
     """Number of parameters in `model`, all of them and those with requires_grad (shared ones once)."""
     params = list(model.parameters())  # parameters() already yields a shared tensor only once
@@ -65,6 +69,7 @@ class _EvalNoGrad:
         self.no_grad.__exit__(*exc)
 
 
+@course_helper
 def count_macs(model: nn.Module, input_size: Sequence[int]) -> int:
     """Multiply-accumulates of one forward pass on a random input of shape `input_size` (batch first).
 
@@ -122,6 +127,7 @@ def _output_shape(output) -> tuple:
     return (type(output).__name__,)
 
 
+@course_helper
 def layer_table(model: nn.Module, input_size: Sequence[int]) -> LayerTable:
     """Run one forward pass (eval mode, no autograd) and record, for every leaf module in call order,
     its output shape and its own parameter count. A module called twice gets two rows."""
@@ -197,6 +203,7 @@ def _kernel_stride_dilation(layer) -> Iterable[tuple[int, int, int]]:
         )
 
 
+@course_helper
 def receptive_field(layers: Iterable) -> ReceptiveField:
     """Receptive field of a stack of conv / pool layers, applied in order, along one axis.
 

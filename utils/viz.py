@@ -178,7 +178,9 @@ def plot_feature_maps(
 
 
 def plot_history(*histories, labels: Sequence[str] | None = None, title: str | None = None) -> Figure:
-    """Loss and accuracy per epoch of one or more Histories (train solid, validation dashed): two panels."""
+    """Loss and accuracy of one or more Histories against the epoch: two panels. Training is drawn as a line
+    through the points within epochs (History.steps), so a one-epoch run still shows a curve; validation as
+    dashed points at the end of each epoch. Histories without steps draw training per epoch."""
     if not histories:
         raise ValueError("plot_history needs at least one History.")
     labels = labels or [h.meta.get("model", f"run {i + 1}") for i, h in enumerate(histories)]
@@ -189,18 +191,22 @@ def plot_history(*histories, labels: Sequence[str] | None = None, title: str | N
     for i, (history, label) in enumerate(zip(histories, labels, strict=True)):
         colour = f"C{i}"
         prefix = f"{label} " if len(histories) > 1 else ""
-        epochs = history["epoch"]
-        for split, style in (("train", "-"), ("val", "--")):
-            losses, accuracies = history[f"{split}_loss"], history[f"{split}_acc"]
-            if any(v is None for v in losses):
+        train = history.steps or history.records  # both have "epoch", "train_loss" and "train_acc"
+        curves = [("train", train, "-", "" if history.steps else ".")]
+        if all(v is not None for v in history["val_loss"]):
+            curves.append(("val", history.records, "--", "o"))
+        for split, rows, style, marker in curves:
+            if not rows:
                 continue
-            line = dict(linestyle=style, color=colour, marker=".", label=f"{prefix}{split}")
-            loss_ax.plot(epochs, losses, **line)
-            acc_ax.plot(epochs, [100 * a for a in accuracies], **line)
+            line = dict(linestyle=style, color=colour, marker=marker, markersize=4, label=f"{prefix}{split}")
+            epochs = [row["epoch"] for row in rows]
+            loss_ax.plot(epochs, [row[f"{split}_loss"] for row in rows], **line)
+            acc_ax.plot(epochs, [100 * row[f"{split}_acc"] for row in rows], **line)
     smoothing = histories[0].meta.get("recipe", {}).get("label_smoothing")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy" + (f" (label smoothing {smoothing})" if smoothing else ""))
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)")
     for ax in (loss_ax, acc_ax):
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

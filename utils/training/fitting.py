@@ -9,7 +9,8 @@ What makes it fast on small images, in order of effect:
 - the data stays on the device as uint8 and is augmented there a whole batch at a time (utils.data), so no
   per-image Python loader competes with the model for the CPU;
 - loss and accuracy are summed on the device and read twice a second for the progress bar and once per
-  epoch, never after every step (reading a GPU number makes the CPU wait until the GPU is done);
+  epoch, never after every step (reading a GPU number makes the CPU wait until the GPU is done); the
+  training curve's points within an epoch (History.steps) stay on the device until the epoch ends;
 - the channels_last memory format for convolutional nets (on a CPU too: oneDNN's own layout);
 - on CUDA: bf16 autocast, cudnn.benchmark, and optionally torch.compile.
 """
@@ -36,6 +37,7 @@ from .recipe import Recipe, build_optimizer, build_schedule, choose_optimizer, d
 from .runtime import Speed, choose_speed, deterministic_mode, seed_everything
 
 PROGRESS_REFRESH_S = 0.5  # how often the progress bar reads the running loss from the device
+POINTS_PER_EPOCH = 20  # training-curve points per epoch (History.steps), so that a one-epoch run draws a curve
 
 
 def fit(
@@ -164,6 +166,7 @@ def fit(
                 record = {"epoch": epoch + 1}
                 record |= train_one_epoch(trainer, train_loader, optimizer_, schedule_, recipe, speed, world, scaler,
                                           bar)  # fmt: skip
+                history.steps += [step | {"epoch": epoch + step["epoch"]} for step in record.pop("steps")]
                 if val_loader is not None:
                     result = evaluate(model, val_loader, label_smoothing=recipe.label_smoothing, amp=amp,
                                       channels_last=channels_last, world=world)  # fmt: skip
@@ -186,14 +189,18 @@ def fit(
 
 
 def train_one_epoch(trainer, loader, optimizer, schedule, recipe: Recipe, speed: Speed, world, scaler, bar) -> dict:
-    """One pass over `loader`; returns the epoch's record (loss, accuracy, lr, seconds, images/s)."""
+    """One pass over `loader`; returns the epoch's record (loss, accuracy, lr, seconds, images/s) and its
+    "steps": the training curve within the epoch, POINTS_PER_EPOCH points (or one per batch if fewer)."""
     trainer.train()
     device = world.device
     loss_sum = torch.zeros((), device=device)  # summed on the device: no waiting for the GPU every step
     correct = torch.zeros((), device=device, dtype=torch.long)
     count = 0
+    num_batches = len(loader)
+    batches_per_point = max(1, num_batches // POINTS_PER_EPOCH)
+    points, point_start = [], (loss_sum.clone(), correct.clone(), 0)  # device tensors until the epoch ends
     start = last_refresh = time.perf_counter()
-    for images, labels in batches(loader, device, speed.channels_last):
+    for batch, (images, labels) in enumerate(batches(loader, device, speed.channels_last), start=1):
         with speed.autocast(device):
             logits = trainer(images)
             loss = F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing)
@@ -209,6 +216,9 @@ def train_one_epoch(trainer, loader, optimizer, schedule, recipe: Recipe, speed:
         loss_sum += loss.detach().float() * len(labels)
         correct += (logits.detach().argmax(1) == labels).sum()
         count += len(labels)
+        if batch % batches_per_point == 0 or batch == num_batches:  # this process's share of the batches
+            points.append((batch, loss_sum - point_start[0], correct - point_start[1], count - point_start[2]))
+            point_start = (loss_sum.clone(), correct.clone(), count)
         if bar is not None:
             bar.update()
             now = time.perf_counter()
@@ -223,7 +233,18 @@ def train_one_epoch(trainer, loader, optimizer, schedule, recipe: Recipe, speed:
     if count == 0:
         raise ValueError("the training data gave no batches; check that it is not empty.")
     return {"train_loss": loss_sum / count, "train_acc": correct / count, "lr": schedule.get_last_lr()[0],
-            "seconds": seconds, "images_per_s": count / seconds}  # fmt: skip
+            "seconds": seconds, "images_per_s": count / seconds,
+            "steps": _curve_points(points, num_batches)}  # fmt: skip
+
+
+def _curve_points(points, num_batches) -> list[dict]:
+    """The epoch's curve: for each stretch of batches, the fraction of the epoch done at its end and its mean
+    training loss and accuracy (read from the device in one go, now that the epoch is over)."""
+    if not points:
+        return []
+    sums = torch.stack([torch.stack([loss, right.float()]) for _, loss, right, _ in points]).tolist()
+    return [{"epoch": batch / num_batches, "train_loss": loss / images, "train_acc": right / images, "images": images}
+            for (batch, *_, images), (loss, right) in zip(points, sums, strict=True) if images]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     history = fit(model, train, test)
     history                      # a table: one row per epoch
     history["val_acc"]           # [0.91, 0.95, ...], one value per epoch
+    history.steps                # the training curve within epochs: [{"epoch": 0.05, "train_loss": ...}, ...]
     history.plot()               # loss and accuracy curves (a matplotlib Figure)
     history.save("run.json"); History.load("run.json")
 """
@@ -20,6 +21,9 @@ class History:
     """Per-epoch records of a run plus a description of the run (model, data, recipe, device)."""
 
     records: list[dict] = field(default_factory=list)  # one dict per finished epoch, keys from COLUMNS
+    # Points of the training curve within epochs: "epoch" (fractional, 0.05 = 5% of the first epoch done),
+    # "train_loss" and "train_acc" over the batches since the previous point, and how many "images" those were.
+    steps: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)  # plain JSON data: model, data, recipe, device, checkpoint
     loaded: bool = False  # True when fit found a finished checkpoint and loaded it instead of training
 
@@ -58,11 +62,12 @@ class History:
     # --- saving and loading: JSON, so that a history can be read without torch or this package ----------
 
     def to_dict(self) -> dict:
-        return {"records": self.records, "meta": self.meta}
+        return {"records": self.records, "steps": self.steps, "meta": self.meta}
 
     @classmethod
     def from_dict(cls, state: dict) -> "History":
-        return cls(records=list(state.get("records", [])), meta=dict(state.get("meta", {})))
+        return cls(records=list(state.get("records", [])), steps=list(state.get("steps", [])),
+                   meta=dict(state.get("meta", {})))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
