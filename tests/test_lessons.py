@@ -1,6 +1,7 @@
-"""Every lesson: the released notebook is clean, and the real grader gives the solution full marks and the
-untouched release zero. (nbval runs the solution notebooks themselves; lessons/ being in sync with
-solutions/ is checked by `autograde release --check` in the test command.)"""
+"""Every lesson: the released notebook is clean, and the real grader gives the solution full marks, the
+untouched release zero, and known shortcut answers nothing, with a message that says why. (nbval runs the
+solution notebooks themselves; lessons/ being in sync with solutions/ is checked by `autograde release
+--check` in the test command.)"""
 
 import json
 import subprocess
@@ -68,3 +69,27 @@ def test_grader_gives_solution_full_marks_and_release_zero(solution):
     stub = _grade(_released(solution))
     assert stub["max_score"] == solved["max_score"]
     assert stub["score"] == 0, [e for e in stub["exercises"] if e["points"]]
+
+
+# Answers that must earn nothing: {lesson: {answer cell's grade_id: (answer source, what the learner is told)}}.
+# Each one is pasted into its answer cell of the released lesson; one grading run per lesson.
+SHORTCUTS = {}
+
+
+@pytest.mark.parametrize("lesson", sorted(SHORTCUTS))
+def test_shortcut_answers_earn_nothing_and_say_why(lesson, tmp_path):
+    notebook = json.loads((REPO_ROOT / "lessons" / lesson / f"{lesson}.ipynb").read_text())
+    answers = SHORTCUTS[lesson]
+    pasted = set()
+    for cell in notebook["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell["source"] = answers[grade_id][0]
+            pasted.add(grade_id)
+    assert pasted == set(answers), f"no answer cells {sorted(set(answers) - pasted)} in {lesson}"
+    copy = tmp_path / f"{lesson}.ipynb"
+    copy.write_text(json.dumps(notebook))
+    exercises = {exercise["name"]: exercise for exercise in _grade(copy)["exercises"]}
+    for grade_id, (_, told) in answers.items():
+        exercise = exercises[grade_id]
+        assert exercise["points"] == 0 and told in exercise["message"], (grade_id, exercise)
