@@ -273,7 +273,7 @@ def test_call_without_shortcuts_refuses_ready_made_answers_and_leaves_nothing_be
     assert checks.call_without_shortcuts(params_by_hand, 3, 64, 3, what="count") == 1_792
     cases = [
         (params_from_a_layer, (3, 64, 3), {}, "built a layer with parameters (nn.Conv2d)"),
-        (params_from_the_course, (3, 64, 3), {"refuse_layers": False}, "called utils.inspect.count_params"),
+        (params_from_the_course, (3, 64, 3), {}, "called utils.inspect.count_params"),  # not "built a layer"
         (field_from_the_course, ([(3, 1, 1)],), {}, "called utils.inspect.receptive_field"),
         (lrn_by_module, (torch.randn(1, 8, 4, 4),), {"refuse": (F.local_response_norm,)},
          "called torch.nn.functional.local_response_norm"),

@@ -73,7 +73,20 @@ def test_grader_gives_solution_full_marks_and_release_zero(solution):
 
 # Answers that must earn nothing: {lesson: {answer cell's grade_id: (answer source, what the learner is told)}}.
 # Each one is pasted into its answer cell of the released lesson; one grading run per lesson.
-SHORTCUTS = {}
+SHORTCUTS = {
+    "00_foundations": {
+        "ex1-answer": ("def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):\n"
+                       "    layer = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, dilation=dilation)\n"
+                       "    return layer(torch.zeros(1, 1, size, size)).shape[-1]\n",
+                       "not graded: conv_output_size(32, 5) built a layer with parameters (nn.Conv2d)"),
+        "ex2-answer": ("def conv_param_count(in_channels, out_channels, kernel_size, groups=1, bias=True):\n"
+                       "    layer = nn.Conv2d(in_channels, out_channels, kernel_size, groups=groups, bias=bias)\n"
+                       "    return count_params(layer).total\n",
+                       "not graded: conv_param_count(1, 6, 5) called utils.inspect.count_params"),
+        "ex3-answer": ("def receptive_field_size(layers):\n    return receptive_field(layers).size\n",
+                       "not graded: receptive_field_size([(3, 1, 1)]) called utils.inspect.receptive_field"),
+    },
+}
 
 
 @pytest.mark.parametrize("lesson", sorted(SHORTCUTS))
