@@ -86,6 +86,39 @@ SHORTCUTS = {
         "ex3-answer": ("def receptive_field_size(layers):\n    return receptive_field(layers).size\n",
                        "not graded: receptive_field_size([(3, 1, 1)]) called utils.inspect.receptive_field"),
     },
+    "03_vgg": {
+        # the paper's configs counted on the meta device by the course's helper, instead of by arithmetic
+        "ex5_param_formula": (
+            "def vgg_param_count(config, batch_norm=False, num_classes=1000):\n"
+            "    layers, in_channels = [], 3\n"
+            "    with torch.device('meta'):\n"
+            "        for entry in config:\n"
+            "            if entry == 'M':\n"
+            "                layers.append(nn.MaxPool2d(2, 2))\n"
+            "                continue\n"
+            "            layers += [nn.Conv2d(in_channels, entry, 3, padding=1)]\n"
+            "            layers += [nn.BatchNorm2d(entry)] if batch_norm else []\n"
+            "            in_channels = entry\n"
+            "        model = nn.Sequential(*layers, nn.Linear(512 * 7 * 7, 4096), nn.Linear(4096, 4096),\n"
+            "                              nn.Linear(4096, num_classes))\n"
+            "    return count_params(model).total\n",
+            "not graded: vgg_param_count called utils.inspect.count_params"),
+        # one nn.Sequential per stage: right layers, wrong nesting for the reference's weights
+        "ex3_make_features": (
+            "def make_features(config, batch_norm=False):\n"
+            "    stages, layers, in_channels = [], [], 3\n"
+            "    for entry in config:\n"
+            "        if entry == 'M':\n"
+            "            stages.append(nn.Sequential(*layers, nn.MaxPool2d(2, 2)))\n"
+            "            layers = []\n"
+            "            continue\n"
+            "        layers += [nn.Conv2d(in_channels, entry, 3, padding=1)]\n"
+            "        layers += [nn.BatchNorm2d(entry)] if batch_norm else []\n"
+            "        layers += [nn.ReLU(inplace=True)]\n"
+            "        in_channels = entry\n"
+            "    return nn.Sequential(*stages)\n",
+            "return one flat nn.Sequential"),
+    },
 }
 
 
