@@ -86,6 +86,24 @@ SHORTCUTS = {
         "ex3-answer": ("def receptive_field_size(layers):\n    return receptive_field(layers).size\n",
                        "not graded: receptive_field_size([(3, 1, 1)]) called utils.inspect.receptive_field"),
     },
+    "01_lenet5": {
+        # c5 wrapped with its activation: every shape right, but the reference's c5.weight cannot load
+        "ex2-lenet5": (
+            "class LeNet5(nn.Module):\n"
+            "    def __init__(self, num_classes=10, in_channels=1):\n"
+            "        super().__init__()\n"
+            "        self.c1 = nn.Conv2d(in_channels, 6, 5)\n"
+            "        self.s2 = nn.MaxPool2d(2)\n"
+            "        self.c3 = nn.Conv2d(6, 16, 5)\n"
+            "        self.s4 = nn.MaxPool2d(2)\n"
+            "        self.c5 = nn.Sequential(nn.Conv2d(16, 120, 5), nn.ReLU(), nn.Flatten())\n"
+            "        self.f6 = nn.Linear(120, 84)\n"
+            "        self.output = nn.Linear(84, num_classes)\n\n"
+            "    def forward(self, x):\n"
+            "        x = self.s4(F.relu(self.c3(self.s2(F.relu(self.c1(x))))))\n"
+            "        return self.output(F.relu(self.f6(self.c5(x))))\n",
+            "c5 is an nn.Sequential here; make c5 the layer itself"),
+    },
     "03_vgg": {
         # the paper's configs counted on the meta device by the course's helper, instead of by arithmetic
         "ex5_param_formula": (

@@ -8,7 +8,7 @@ cell that writes to stderr as zero.
     checks.check_close(standardize(x), expected, "standardize(x)", atol=1e-4)
     checks.check_param_count(model, 61_706, hint="C5 is a convolution here, not a linear layer")
     checks.check_matches_reference(LeNet5(), get_model("lenet5"), torch.randn(2, 1, 32, 32), "LeNet5")
-    checks.check_layout(LeNet5(), get_model("lenet5", device="meta"), "LeNet5")   # layer names before weights
+    checks.check_layout(LeNet5(), reference, "LeNet5")  # layer names first; reference built under torch.device("meta")
     count = checks.call_without_shortcuts(conv_param_count, 64, 128, 3, what="conv_param_count(64, 128, 3)")
 
 A failed check shows the learner their own test line and the message, not this module's frames (IPython hides
