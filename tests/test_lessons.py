@@ -104,6 +104,16 @@ SHORTCUTS = {
             "        return self.output(F.relu(self.f6(self.c5(x))))\n",
             "c5 is an nn.Sequential here; make c5 the layer itself"),
     },
+    "02_alexnet": {
+        "lrn-answer": ("def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):\n"
+                       "    return F.local_response_norm(x, size, alpha=alpha * size, beta=beta, k=k)\n",
+                       "not graded: local_response_norm called torch.nn.functional.local_response_norm"),
+        "cost-answer": ("def grouped_conv_cost(in_channels, out_channels, kernel_size, out_size, groups=1):\n"
+                        "    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,\n"
+                        "                     groups=groups, bias=False)\n"
+                        "    return count_params(conv).total, count_macs(conv, (1, in_channels, out_size, out_size))\n",
+                        "not graded: grouped_conv_cost(96, 256, 5, 27, 1) called utils.inspect.count_params"),
+    },
     "03_vgg": {
         # the paper's configs counted on the meta device by the course's helper, instead of by arithmetic
         "ex5_param_formula": (

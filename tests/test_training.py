@@ -97,6 +97,9 @@ def test_history_steps_draw_each_epochs_curve_and_add_up_to_the_epoch(mnist):
         assert sum(step["train_acc"] * step["images"] for step in steps) / images == pytest.approx(
             record["train_acc"])
     assert History.from_dict(history.to_dict()).steps == history.steps  # saved with checkpoints too
+    # 2,000 images: 31 batches of 64 and one of 16, which joins the point before it rather than stand alone.
+    short_end = fit(fresh_tiny_net(), mnist[0].subset(2000, seed=1), epochs=1, batch_size=64, quiet=True).steps
+    assert [step["images"] for step in short_end] == [64] * 30 + [80] and short_end[-1]["epoch"] == 1.0
 
 
 def test_lenet5_smoke_profile_passes_90_percent_on_mnist(mnist):

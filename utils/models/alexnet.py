@@ -6,9 +6,11 @@ k=2, n=5, alpha=1e-4, beta=0.75; overlapping pooling 3x3 stride 2: Section 3.4; 
 two fully connected layers: Section 4.2; initialisation: Section 5).
 
 `alexnet` is torchvision's model (same attribute names, so torchvision's state_dict loads with
-strict=True): the single-tower variant of A. Krizhevsky (2014), "One weird trick for parallelizing
-convolutional neural networks", with 64-192-384-256-256 channels, no LRN and no groups; 61,100,840
-parameters.
+strict=True): a single-tower AlexNet with 64-192-384-256-256 channels, no LRN and no groups; 61,100,840
+parameters. torchvision's documentation cites A. Krizhevsky (2014), "One weird trick for parallelizing
+convolutional neural networks", but that paper's single-tower network has 384 kernels in conv4; these widths
+follow the one-GPU configuration of Krizhevsky's cuda-convnet2 as ported to Torch, and stay because
+torchvision's published weights depend on them.
 
 `alexnet_original` is the 2012 network: 96-256-384-384-256 channels, conv2/4/5 split into two groups
 because each half lived on its own GPU and saw only the maps of its own half (conv3 and the fully

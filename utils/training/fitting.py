@@ -243,8 +243,12 @@ def _curve_points(points, num_batches) -> list[dict]:
     if not points:
         return []
     sums = torch.stack([torch.stack([loss, right.float()]) for _, loss, right, _ in points]).tolist()
+    chunks = [[batch, loss, right, images] for (batch, *_, images), (loss, right) in zip(points, sums, strict=True)]
+    if len(chunks) > 1 and chunks[-1][3] < chunks[-2][3] / 2:  # a short last batch alone would be a noisy point
+        batch, loss, right, images = chunks.pop()
+        chunks[-1] = [batch, chunks[-1][1] + loss, chunks[-1][2] + right, chunks[-1][3] + images]
     return [{"epoch": batch / num_batches, "train_loss": loss / images, "train_acc": right / images, "images": images}
-            for (batch, *_, images), (loss, right) in zip(points, sums, strict=True) if images]  # fmt: skip
+            for batch, loss, right, images in chunks if images]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
