@@ -147,6 +147,29 @@ SHORTCUTS = {
             "    return nn.Sequential(*stages)\n",
             "return one flat nn.Sequential"),
     },
+    "07_densenet": {
+        # the count read off a layer by the course's helper, instead of by arithmetic
+        "ex4_param_count": (
+            "def densenet_param_count(depth, growth_rate, bottleneck, compression, num_classes=10):\n"
+            "    with torch.device('meta'):\n"
+            "        stem = nn.Conv2d(3, 2 * growth_rate, 3, padding=1, bias=False)\n"
+            "    return count_params(stem).total\n",
+            "not graded: densenet_param_count called utils.inspect.count_params"),
+        # layers in a ModuleList: the reference's denselayer<i> keys cannot load
+        "ex2_dense_block": (
+            "class DenseBlock(nn.Module):\n"
+            "    def __init__(self, num_layers, num_input_features, growth_rate, bn_size=4, layer=None):\n"
+            "        super().__init__()\n"
+            "        layer = layer or DenseLayer\n"
+            "        self.layers = nn.ModuleList(layer(num_input_features + i * growth_rate, growth_rate, bn_size)\n"
+            "                                    for i in range(num_layers))\n\n"
+            "    def forward(self, init_features):\n"
+            "        features = [init_features]\n"
+            "        for dense_layer in self.layers:\n"
+            "            features.append(dense_layer(features))\n"
+            "        return torch.cat(features, 1)\n",
+            "register it as denselayer1"),
+    },
 }
 
 
