@@ -147,6 +147,22 @@ SHORTCUTS = {
             "    return nn.Sequential(*stages)\n",
             "return one flat nn.Sequential"),
     },
+    "06_resnext": {
+        "ex3_answer": ("@torch.no_grad()\ndef copy_summed_into_grouped(summed, grouped):\n"
+                       "    from utils.models.resnext import copy_from_grouped\n"
+                       "    copy_from_grouped(grouped, summed)\n",
+                       "the answer cell imports utils.models.resnext, a reference implementation"),
+        "ex4_answer": ("def width_for_budget(cardinality, budget=69_632, channels=256):\n"
+                       "    def count(d):\n"
+                       "        with torch.device('meta'):\n"
+                       "            inner = cardinality * d\n"
+                       "            block = nn.Sequential(nn.Conv2d(channels, inner, 1, bias=False),\n"
+                       "                                  nn.Conv2d(inner, inner, 3, groups=cardinality, bias=False),\n"
+                       "                                  nn.Conv2d(inner, channels, 1, bias=False))\n"
+                       "        return count_params(block).total\n"
+                       "    return min(range(1, 300), key=lambda d: abs(count(d) - budget))\n",
+                       "not graded: width_for_budget(1) called utils.inspect.count_params"),
+    },
     "07_densenet": {
         # the count read off a layer by the course's helper, instead of by arithmetic
         "ex4_param_count": (
