@@ -147,6 +147,17 @@ SHORTCUTS = {
             "    return nn.Sequential(*stages)\n",
             "return one flat nn.Sequential"),
     },
+    "05_resnet": {
+        "ex4_param_count": ("def cifar_resnet_param_count(depth, num_classes=10):\n"
+                            "    with torch.device('meta'):\n"
+                            "        net = CifarNet(depth, residual=True, num_classes=num_classes)\n"
+                            "    return count_params(net).total\n",
+                            "not graded: cifar_resnet_param_count(20) called utils.inspect.count_params"),
+        "ex3_zero_pad_shortcut": ("class ZeroPadShortcut(reference.ZeroPadShortcut):\n"
+                                  "    def __init__(self, in_channels, out_channels, stride):\n"
+                                  "        super().__init__(out_channels - in_channels, stride)\n",
+                                  "reference implementation"),
+    },
     "06_resnext": {
         "ex3_answer": ("@torch.no_grad()\ndef copy_summed_into_grouped(summed, grouped):\n"
                        "    from utils.models.resnext import copy_from_grouped\n"
