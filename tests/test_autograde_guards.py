@@ -268,6 +268,23 @@ def side_by_running_a_pool(n, k):
     return F.max_pool2d(torch.zeros(1, 1, n, n), k, stride=1).shape[-1]
 
 
+def macs_by_torch_counter(model, input_size):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(input_size))
+    return counter.get_total_flops() // 2
+
+
+def macs_by_hooks(model, input_size):
+    total = []
+    hook = model.register_forward_hook(lambda conv, inputs, output: total.append(output.numel() * 27))
+    model(torch.zeros(input_size))
+    hook.remove()
+    return sum(total)
+
+
 def test_call_without_shortcuts_refuses_ready_made_answers_and_leaves_nothing_behind():
     # 64 * 3 * 3 * 3 weights + 64 biases, by hand
     assert checks.call_without_shortcuts(params_by_hand, 3, 64, 3, what="count") == 1_792
@@ -278,12 +295,16 @@ def test_call_without_shortcuts_refuses_ready_made_answers_and_leaves_nothing_be
         (lrn_by_module, (torch.randn(1, 8, 4, 4),), {"refuse": (F.local_response_norm,)},
          "called torch.nn.functional.local_response_norm"),
         (side_by_running_a_pool, (8, 3), {"refuse": ("pool",)}, "ran a built-in max_pool2d"),
+        (macs_by_torch_counter, (nn.Conv2d(3, 4, 3), (1, 3, 6, 6)), {},
+         "counted with torch.utils.flop_counter.FlopCounterMode"),
     ]  # fmt: skip
     for answer, args, options, reason in cases:
         message = failure(checks.call_without_shortcuts, answer, *args, what="the answer", **options)
         assert message.startswith(f"not graded: the answer {reason}") and "compute this yourself" in message
     # Layers may be built when the exercise allows it, and the learner's own errors come through unchanged.
     assert checks.call_without_shortcuts(params_from_a_layer, 3, 64, 3, what="count", refuse_layers=False) == 1_792
+    # forward hooks are fine: 4 x 4 x 4 outputs of a 3x3 conv over 3 channels, 27 MACs each, by hand
+    assert checks.call_without_shortcuts(macs_by_hooks, nn.Conv2d(3, 4, 3), (1, 3, 6, 6), what="count") == 64 * 27
     with pytest.raises(ZeroDivisionError):
         checks.call_without_shortcuts(lambda: 1 // 0, what="a broken answer", refuse=(F.relu, "conv"))
     checks.check_value(1, 1, "nothing left behind")  # no global hook or torch mode: the tamper guard is quiet

@@ -1,10 +1,13 @@
 """utils.inspect against hand derivations and torchvision's published GMACs (NUMBERS.md)."""
 
+import time
+
 import pytest
+import torch
 import torch.nn as nn
 import torchvision
 
-from utils.inspect import LayerRow, count_macs, count_params, layer_table, receptive_field
+from utils.inspect import LayerRow, count_macs, count_params, images_per_second, layer_table, receptive_field
 
 
 def small_net() -> nn.Sequential:
@@ -141,3 +144,32 @@ def test_bad_input_size_is_explained():
         count_macs(small_net(), 32)
     with pytest.raises(ValueError, match="batch first"):
         layer_table(small_net(), (3,))
+
+
+class Sleeper(nn.Module):
+    """A model whose forward pass takes `seconds` whatever the batch, and remembers how it was called."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds, self.calls, self.scale = seconds, [], nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_grad_enabled(), tuple(x.shape)))
+        time.sleep(self.seconds)
+        return x * self.scale
+
+
+def test_images_per_second_is_batch_over_the_fastest_pass():
+    model = Sleeper(0.05).train()
+    rate = images_per_second(model, (8, 3, 4, 4), repeats=2)
+    # by hand: 8 images a pass, each pass at least 0.05 s (sleep never returns early), so at most 160 images/s;
+    # the fastest of two passes on an idle or busy machine stays well above 40 images/s (0.2 s a pass)
+    assert 40 < rate <= 160
+    assert len(model.calls) == 3  # one warm-up and two timed passes
+    assert all(call == (False, False, (8, 3, 4, 4)) for call in model.calls)  # eval mode, no autograd
+    assert model.training  # put back as it was
+
+
+def test_images_per_second_refuses_zero_repeats():
+    with pytest.raises(ValueError, match="repeats"):
+        images_per_second(Sleeper(0.0), (1, 3, 4, 4), repeats=0)

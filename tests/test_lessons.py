@@ -197,6 +197,27 @@ SHORTCUTS = {
             "        return torch.cat(features, 1)\n",
             "register it as denselayer1"),
     },
+    "08_comparison": {
+        # torch's own counter instead of forward hooks
+        "ex1_count_macs": (
+            "def count_multiply_accumulates(model, input_size):\n"
+            "    from torch.utils.flop_counter import FlopCounterMode\n"
+            "    counter = FlopCounterMode(display=False)\n"
+            "    with torch.no_grad(), counter:\n"
+            "        model(torch.randn(*input_size))\n"
+            "    return counter.get_total_flops() // 2\n",
+            "not graded: count_multiply_accumulates counted with torch.utils.flop_counter.FlopCounterMode"),
+        # a network of the course's, not one's own design
+        "ex3_budget_net": (
+            "from utils.models import get_model\n\n\n"
+            "class BudgetNet(nn.Module):\n"
+            "    def __init__(self, num_classes=10):\n"
+            "        super().__init__()\n"
+            "        self.net = get_model('lenet5', num_classes=num_classes, in_channels=3)\n\n"
+            "    def forward(self, x):\n"
+            "        return self.net(x)\n",
+            "imports utils.models"),
+    },
 }
 
 

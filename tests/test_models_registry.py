@@ -1,4 +1,5 @@
-"""The registry: exactly the names issue 3 lists, each one builds and trains a step at its natural input."""
+"""The registry: exactly the names of issue 3 and of lesson 08's race; each builds and trains a step at its natural
+input."""
 
 import pytest
 import torch
@@ -23,15 +24,19 @@ DENSENET_CIFAR = [
     "densenet40_k12", "densenet100_k12", "densenet100_k24",
     "densenet_bc100_k12", "densenet_bc250_k24", "densenet_bc190_k40",
 ]
+# Lesson 08's CIFAR-10 race: the small CIFAR versions the lessons train (utils/models/cifar.py).
+CIFAR_RACE = [
+    "alexnet_cifar", "vgg11_bn_cifar", "googlenet_cifar", "resnext_cifar", "preact_resnet20", "densenet_bc40_k12",
+]
 ALL_NAMES = (
     LENET + ALEXNET + VGG + INCEPTION + RESNET_IMAGENET + RESNET_CIFAR
-    + RESNEXT_IMAGENET + RESNEXT_CIFAR + DENSENET_IMAGENET + DENSENET_CIFAR
+    + RESNEXT_IMAGENET + RESNEXT_CIFAR + DENSENET_IMAGENET + DENSENET_CIFAR + CIFAR_RACE
 )
 
 # Natural small inputs (channels, height, width). CIFAR models see 32x32 colour images, LeNet-5 32x32
 # greyscale ones (MNIST padded to 32, as in the paper). ImageNet models downsample by 32 and end in a global
 # (or adaptive) pool, so 64x64 is small yet leaves every stage a 2x2 or larger map.
-CIFAR_NAMES = set(RESNET_CIFAR + RESNEXT_CIFAR + DENSENET_CIFAR)
+CIFAR_NAMES = set(RESNET_CIFAR + RESNEXT_CIFAR + DENSENET_CIFAR + CIFAR_RACE)
 INPUT_SHAPES = {name: (1, 32, 32) for name in LENET}
 INPUT_SHAPES |= {name: (3, 32, 32) for name in CIFAR_NAMES}
 # Inception-v3 alone accepts 75x75, but its auxiliary head (on by default, run in training mode) pools
@@ -49,7 +54,7 @@ SLOW = {
 
 
 def test_list_models_is_exactly_the_issue_list():
-    assert len(ALL_NAMES) == len(set(ALL_NAMES)) == 43
+    assert len(ALL_NAMES) == len(set(ALL_NAMES)) == 49
     names = list_models()
     assert names == sorted(names)
     assert set(names) - set(ALL_NAMES) == set(), "registered but not in the issue's list"
@@ -91,3 +96,33 @@ def test_unknown_name_suggests_close_matches():
     assert "list_models()" in str(info.value)
     with pytest.raises(ValueError, match="resnet50"):
         get_model("resnet_50")
+
+
+def conv(c_in, c_out, k, bias=True):
+    return c_in * c_out * k * k + (c_out if bias else 0)
+
+
+def linear(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+# Parameter counts of the race's small networks, by hand from the layers their docstrings describe.
+RACE_COUNTS = {
+    # AlexNet: conv1 becomes 5x5 (3 -> 64), fc6 reads 256 values; every other layer is torchvision's
+    "alexnet_cifar": conv(3, 64, 5) + conv(64, 192, 5) + conv(192, 384, 3) + conv(384, 256, 3) + conv(256, 256, 3)
+    + linear(256, 4096) + linear(4096, 4096) + linear(4096, 10),
+    # VGG-11's eight 3x3 convs with biases, a BatchNorm (2 per channel) after each, then 512 -> 512 -> 10
+    "vgg11_bn_cifar": sum(conv(a, b, 3) + 2 * b for a, b in ((3, 64), (64, 128), (128, 256), (256, 256),
+                                                              (256, 512), (512, 512), (512, 512), (512, 512)))
+    + linear(512, 512) + linear(512, 10),
+    # the same weights as ResNet-20 (option A), only BatchNorm and ReLU move: published 0.27 M, exactly 269,722
+    "preact_resnet20": 269_722,
+}
+
+
+@pytest.mark.parametrize("name", sorted(RACE_COUNTS))
+def test_race_networks_have_the_counts_derived_by_hand(name):
+    from utils.inspect import count_params
+
+    with torch.device("meta"):
+        assert count_params(get_model(name)).total == RACE_COUNTS[name]

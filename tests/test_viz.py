@@ -139,6 +139,30 @@ def test_plot_comparison_puts_one_labelled_point_per_model_on_log_axes():
         plot_comparison([{"name": "x", "accuracy": 0.5, "params": 10}])
 
 
+def test_plot_comparison_draws_bubbles_by_parameters_and_the_front_it_is_given():
+    results = [
+        {"name": "small", "accuracy": 60.0, "params": 1_000, "macs": 10},
+        {"name": "big", "accuracy": 70.0, "params": 4_000, "macs": 1_000},
+        {"name": "worse", "accuracy": 50.0, "params": 2_000, "macs": 100},
+    ]
+    asked = []
+
+    def front(points):  # a stand-in for the lesson's pareto_front: records what it was given
+        asked.append(points)
+        return ["small", "big"]
+
+    fig = plot_comparison(results, bubbles=True, front=front)
+    assert asked == [{"small": (1_000, 60.0), "big": (4_000, 70.0), "worse": (2_000, 50.0)},
+                     {"small": (10, 60.0), "big": (1_000, 70.0), "worse": (100, 50.0)}]
+    params_panel, macs_panel = fig.axes
+    assert [c.get_sizes()[0] for c in params_panel.collections] == [36, 36, 36]  # plain points
+    sizes = [c.get_sizes()[0] for c in macs_panel.collections]
+    assert sizes[1] - 40 == pytest.approx(4 * (sizes[0] - 40))  # area above the minimum in proportion to params
+    for ax, xs in ((params_panel, [1_000, 4_000]), (macs_panel, [10, 1_000])):
+        (line,) = ax.get_lines()
+        assert list(line.get_xdata()) == xs and list(line.get_ydata()) == [60.0, 70.0]
+
+
 def test_figures_are_not_kept_by_pyplot():
     import matplotlib.pyplot as plt
 

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 
 # Where the reference implementations live: a learner's model must not come from (or subclass) these.
 REFERENCE_MODULES = ("utils.models", "torchvision.models", "timm")
@@ -229,9 +229,13 @@ def _as_number(value, what, want_int):
 # ---- the checks ----
 
 @_checked
-def check_value(actual, expected, what, rel_tol=1e-6):
-    """actual equals expected: an int, float, bool, str, or a tuple/list of those (floats within rel_tol)."""
-    _compare_values(actual, expected, what, rel_tol)
+def check_value(actual, expected, what, rel_tol=1e-6, hint=""):
+    """actual equals expected: an int, float, bool, str, or a tuple/list of those (floats within rel_tol);
+    `hint` says what usually explains a difference."""
+    try:
+        _compare_values(actual, expected, what, rel_tol)
+    except CheckFailed as failure:
+        raise CheckFailed(_with_hint(str(failure), hint)) from None
 
 
 def _compare_values(actual, expected, what, rel_tol):
@@ -474,9 +478,10 @@ class _RecordOperations(TorchDispatchMode):
 @_checked
 def call_without_shortcuts(function, *args, what, refuse_layers=True, refuse=(), **kwargs):
     """function(*args, **kwargs), refused ("not graded: ...") when the answer took a shortcut during the call:
-    called one of the course's helpers (utils.inspect's counts and receptive fields), built a layer with
-    parameters (unless refuse_layers=False), or called a refused torch function (refuse: functions such as
-    F.local_response_norm, or words naming tensor operations such as "convolution" or "pool")."""
+    called one of the course's helpers (utils.inspect's counts and receptive fields), ran a model under torch's
+    FlopCounterMode, built a layer with parameters (unless refuse_layers=False), or called a refused torch
+    function (refuse: functions such as F.local_response_norm, or words naming tensor operations such as
+    "convolution" or "pool")."""
     functions = tuple(item for item in refuse if _type(item) is not str)
     words = tuple(item for item in refuse if _type(item) is str)
     log = []
@@ -486,7 +491,13 @@ def call_without_shortcuts(function, *args, what, refuse_layers=True, refuse=(),
         where = "nn" if cls.__module__.startswith("torch.nn.") else cls.__module__
         log.append(f"built a layer with parameters ({where}.{cls.__qualname__})")
 
+    def note_flop_counter(module, inputs):
+        # FlopCounterMode counts through a dispatch mode of its own module, active while the model runs.
+        if any(_type(mode).__module__ == "torch.utils.flop_counter" for mode in _get_current_dispatch_mode_stack()):
+            log.append("counted with torch.utils.flop_counter.FlopCounterMode")
+
     handle = torch.nn.modules.module.register_module_parameter_registration_hook(note_layer) if refuse_layers else None
+    counter_handle = torch.nn.modules.module.register_module_forward_pre_hook(note_flop_counter)
     _shortcut_logs.append(log)
     try:
         with contextlib.ExitStack() as modes:
@@ -497,6 +508,7 @@ def call_without_shortcuts(function, *args, what, refuse_layers=True, refuse=(),
             result = function(*args, **kwargs)
     finally:
         _shortcut_logs.remove(log)
+        counter_handle.remove()
         if handle is not None:
             handle.remove()
     if log:

@@ -1,8 +1,9 @@
-"""Look inside a model: parameter counts, multiply-accumulates, a layer-by-layer table, receptive fields.
+"""Look inside a model: parameter counts, multiply-accumulates, a layer-by-layer table, receptive fields, speed.
 
-    from utils.inspect import count_params, count_macs, layer_table, receptive_field
+    from utils.inspect import count_params, count_macs, layer_table, receptive_field, images_per_second
     count_params(model)                        # ParamCount(total=..., trainable=...)
     count_macs(model, (1, 3, 224, 224))        # multiply-accumulates of one forward pass
+    images_per_second(model, (32, 3, 224, 224))  # measured forward speed on the model's device
     print(layer_table(model, (1, 3, 32, 32)))  # output shape and parameters of every layer
     receptive_field([nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)])  # ReceptiveField(size=5, jump=1)
 
@@ -10,6 +11,7 @@ The layer table is written here in a few dozen lines rather than taken from torc
 fewer, and a learner can read exactly how it works (a forward hook on every leaf module).
 """
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -83,6 +85,34 @@ def count_macs(model: nn.Module, input_size: Sequence[int]) -> int:
     with _EvalNoGrad(model), counter:
         model(x)
     return counter.get_total_flops() // 2
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait until the device has finished its queued work (GPUs run asynchronously; a CPU does not)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def images_per_second(model: nn.Module, input_size: Sequence[int], repeats: int = 3) -> float:
+    """Measured inference speed: images per second of forward passes (eval mode, no autograd) on batches of
+    shape `input_size`, on the device the model's parameters are on. One untimed pass first (it allocates
+    memory and picks kernels), then the fastest of `repeats` timed passes, so that a busy moment of a shared
+    machine counts as little as possible."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    x = _example_input(model, input_size)
+    fastest = float("inf")
+    with _EvalNoGrad(model):
+        for attempt in range(repeats + 1):
+            _synchronize(x.device)
+            start = time.perf_counter()
+            model(x)
+            _synchronize(x.device)
+            if attempt:  # attempt 0 is the warm-up
+                fastest = min(fastest, time.perf_counter() - start)
+    return input_size[0] / fastest
 
 
 class LayerRow(NamedTuple):

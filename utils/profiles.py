@@ -65,7 +65,8 @@ _OVERRIDES = {
     "05_resnet": {"cpu": {"train_size": 5_000, "epochs": 10}, "full": {"epochs": 50}},
     "06_resnext": {"cpu": {"train_size": 3_000, "epochs": 2}},
     "07_densenet": {"cpu": {"train_size": 3_000, "epochs": 2}},
-    "08_comparison": {"cpu": {"train_size": 5_000, "epochs": 2}},
+    # ten networks race in one notebook: the smoke run trains each on a few batches only
+    "08_comparison": {"smoke": {"train_size": 256, "test_size": 256}, "cpu": {"train_size": 5_000, "epochs": 2}},
 }
 
 BUDGETS: dict[str, dict[str, Budget]] = {

@@ -14,7 +14,7 @@ the notebook how to draw a Figure, so importing this module does: see show_figur
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -247,11 +247,15 @@ def _field(result, name: str):
     return result[name] if isinstance(result, dict) else getattr(result, name)
 
 
-def plot_comparison(results: Sequence, *, title: str | None = None) -> Figure:
+def plot_comparison(
+    results: Sequence, *, title: str | None = None, bubbles: bool = False, front: Callable | None = None
+) -> Figure:
     """Accuracy against parameters and against MACs, log x axes, one labelled point per model: two panels.
 
     `results`: one entry per model, each a dict (or an object with attributes) with keys name, accuracy
-    (a fraction or a percentage), params and macs."""
+    (a fraction or a percentage), params and macs. bubbles=True draws the points of the MACs panel with an
+    area in proportion to the parameters (as Canziani et al. 2016 did). `front`, a function that takes
+    {name: (cost, accuracy)} and returns the names on the Pareto front, draws that front in each panel."""
     if not results:
         raise ValueError("plot_comparison needs at least one result (name, accuracy, params, macs).")
     try:
@@ -259,18 +263,27 @@ def plot_comparison(results: Sequence, *, title: str | None = None) -> Figure:
                  float(_field(r, "macs"))) for r in results]  # fmt: skip
     except (KeyError, AttributeError) as missing:
         raise ValueError(f"each result needs name, accuracy, params and macs; one lacks {missing}.") from None
-    in_percent = max(row[1] for row in rows) > 1.0
+    scale = 1.0 if max(row[1] for row in rows) > 1.0 else 100.0  # fractions are drawn as percentages
+    largest = max(row[2] for row in rows)
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, column, xlabel in ((axes[0], 2, "parameters"), (axes[1], 3, "multiply-accumulates per image")):
+        sized = bubbles and column == 3
         for i, row in enumerate(rows):
-            accuracy = row[1] if in_percent else 100 * row[1]
-            ax.scatter(row[column], accuracy, color=f"C{i % 10}", s=36, zorder=3)
-            ax.annotate(row[0], (row[column], accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            name, x, y = row[0], row[column], scale * row[1]
+            area = 40 + 1500 * row[2] / largest if sized else 36
+            ax.scatter(x, y, s=area, color=f"C{i % 10}", alpha=0.6 if sized else 1.0, zorder=3)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if front is not None:
+            names = front({row[0]: (row[column], row[1]) for row in rows})
+            points = sorted((row[column], scale * row[1]) for row in rows if row[0] in names)
+            xs, ys = [x for x, _ in points], [y for _, y in points]
+            ax.plot(xs, ys, color="0.4", linestyle="--", linewidth=1, zorder=2, label="Pareto front")
+            ax.legend(loc="lower right", fontsize=8)
         ax.set_xscale("log")
-        ax.set(xlabel=f"{xlabel} (log scale)")
+        ax.set(xlabel=f"{xlabel} (log scale)" + ("; area: parameters" if sized else ""))
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].set_ylabel("accuracy (%)")
     if title:
         fig.suptitle(title)
     return fig

@@ -5,7 +5,7 @@
 """
 
 # Importing each family module registers its builders.
-from . import alexnet, densenet, googlenet, inception, lenet, resnet, resnext, vgg  # noqa: F401
+from . import alexnet, cifar, densenet, googlenet, inception, lenet, resnet, resnext, vgg  # noqa: F401
 from ._registry import get_model, list_models, register_model
 
 __all__ = ["get_model", "list_models", "register_model"]
