@@ -163,6 +163,15 @@ def test_plot_comparison_draws_bubbles_by_parameters_and_the_front_it_is_given()
         assert list(line.get_xdata()) == xs and list(line.get_ydata()) == [60.0, 70.0]
 
 
+def test_plot_comparison_moves_a_label_that_would_cover_another():
+    twins = [{"name": name, "accuracy": 0.5, "params": 1_000, "macs": 10} for name in ("alpha", "beta")]
+    twins.append({"name": "far", "accuracy": 0.9, "params": 100_000, "macs": 1_000})
+    for ax in plot_comparison(twins).axes:
+        offsets = {text.get_text(): text.xyann for text in ax.texts}
+        assert offsets["alpha"] != offsets["beta"]  # same point: the second label goes to another side
+        assert offsets["far"] == (4, 3)  # nothing near it: the first place, right and above
+
+
 def test_figures_are_not_kept_by_pyplot():
     import matplotlib.pyplot as plt
 

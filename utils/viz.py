@@ -247,6 +247,36 @@ def _field(result, name: str):
     return result[name] if isinstance(result, dict) else getattr(result, name)
 
 
+# Where a point's label may go, in points from the point: right-above first, then the other corners, then
+# centred above or below. Each label takes the first place where it covers no label placed before it.
+_LABEL_PLACES = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+                 (-4, -3, "right", "top"), (0, 8, "center", "bottom"), (0, -8, "center", "top"))  # fmt: skip
+
+
+def _label_points(ax, labelled: list[tuple[str, float, float]], fontsize: int = 8) -> None:
+    """Write each name beside its (x, y) point, avoiding the labels already written (a rough text size suffices)."""
+    ax.autoscale_view()
+    to_pixels = ax.get_figure().dpi / 72
+    placed = []  # (left, bottom, right, top) in pixels
+
+    def overlap(box):
+        return sum(max(0, min(box[2], p[2]) - max(box[0], p[0])) * max(0, min(box[3], p[3]) - max(box[1], p[1]))
+                   for p in placed)  # fmt: skip
+
+    for name, x, y in sorted(labelled, key=lambda item: (item[1], item[2])):
+        px, py = ax.transData.transform((x, y))
+        width, height = 0.55 * fontsize * len(name) * to_pixels, 1.2 * fontsize * to_pixels
+        boxes = []
+        for dx, dy, ha, va in _LABEL_PLACES:
+            left = px + dx * to_pixels - {"left": 0, "center": width / 2, "right": width}[ha]
+            bottom = py + dy * to_pixels - (height if va == "top" else 0)
+            boxes.append((left, bottom, left + width, bottom + height))
+        best = min(range(len(boxes)), key=lambda k: overlap(boxes[k]))  # the first of the least covered
+        placed.append(boxes[best])
+        dx, dy, ha, va = _LABEL_PLACES[best]
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va, fontsize=fontsize)
+
+
 def plot_comparison(
     results: Sequence, *, title: str | None = None, bubbles: bool = False, front: Callable | None = None
 ) -> Figure:
@@ -269,18 +299,17 @@ def plot_comparison(
     axes = fig.subplots(1, 2, sharey=True)
     for ax, column, xlabel in ((axes[0], 2, "parameters"), (axes[1], 3, "multiply-accumulates per image")):
         sized = bubbles and column == 3
+        ax.set_xscale("log")
         for i, row in enumerate(rows):
-            name, x, y = row[0], row[column], scale * row[1]
             area = 40 + 1500 * row[2] / largest if sized else 36
-            ax.scatter(x, y, s=area, color=f"C{i % 10}", alpha=0.6 if sized else 1.0, zorder=3)
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.scatter(row[column], scale * row[1], s=area, color=f"C{i % 10}", alpha=0.6 if sized else 1.0, zorder=3)
+        _label_points(ax, [(row[0], row[column], scale * row[1]) for row in rows])
         if front is not None:
             names = front({row[0]: (row[column], row[1]) for row in rows})
             points = sorted((row[column], scale * row[1]) for row in rows if row[0] in names)
             xs, ys = [x for x, _ in points], [y for _, y in points]
             ax.plot(xs, ys, color="0.4", linestyle="--", linewidth=1, zorder=2, label="Pareto front")
-            ax.legend(loc="lower right", fontsize=8)
-        ax.set_xscale("log")
+            ax.legend(loc="best", fontsize=8)
         ax.set(xlabel=f"{xlabel} (log scale)" + ("; area: parameters" if sized else ""))
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("accuracy (%)")
