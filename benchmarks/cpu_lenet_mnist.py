@@ -7,7 +7,9 @@ The textbook loop is what most tutorials write: torchvision's MNIST dataset with
 (plus Pad(2): LeNet-5 reads 32x32), a DataLoader with num_workers=2, float32, the plain training loop.
 Both sides get the same model, images, batch size and optimizer (the one fit picks, with its learning rate
 and weight decay), and both are timed from the first line to the end of the epoch, loader start-up
-included. Prints images/s for both and, as its last line, ratio=<fit images/s / textbook images/s>.
+included. The two take turns for three rounds and the medians are reported, so that a busy spell of a shared
+machine does not move one side alone. Prints images/s and test accuracy for both and, as its last line,
+ratio=<fit images/s / textbook images/s>.
 """
 
 import argparse
@@ -17,7 +19,7 @@ from dataclasses import replace
 import torch
 import torchvision
 import torchvision.transforms as T
-from textbook import race, warm_up
+from textbook import describe_cpu, numerics, race, spread, warm_up
 from torch.utils.data import DataLoader, Subset
 
 from utils.data import MNIST_STATS, data_root, load_dataset
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help=f"only {DRY_RUN_IMAGES} images")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="fit and the textbook loop take turns this often")
     args = parser.parse_args()
 
     train = pad_to_size(load_dataset("mnist", "train", require_real=True), 32)  # the paper's 32x32 field
@@ -48,14 +51,19 @@ def main() -> None:
     count = len(indices)
     print(f"LeNet-5, MNIST: {count:,} training images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"CPU            {describe_cpu()}")
     warm_up("lenet5", (1, 32, 32), args.batch_size)
 
-    result = race("lenet5", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size)
-    recipe, helper, textbook = result.history.meta["recipe"], result.helper_model, result.textbook_model
+    result = race("lenet5", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size,
+                  rounds=1 if args.dry_run else args.rounds)  # fmt: skip
+    meta, helper, textbook = result.history.meta, result.helper_model, result.textbook_model
+    recipe = meta["recipe"]
 
     print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
-    print(f"textbook loop  {result.textbook_speed:8,.0f} images/s   test accuracy {_accuracy(textbook, test)}")
-    print(f"fit            {result.helper_speed:8,.0f} images/s   test accuracy {_accuracy(helper, test)}")
+    print(f"textbook loop  {result.textbook_speed:8,.0f} images/s   fp32, contiguous; "
+          f"{spread(result.textbook_speeds)}; test accuracy {_accuracy(textbook, test)}")  # fmt: skip
+    print(f"fit            {result.helper_speed:8,.0f} images/s   {numerics(meta)}; {spread(result.helper_speeds)}; "
+          f"test accuracy {_accuracy(helper, test)}")  # fmt: skip
     print(f"load average   {os.getloadavg()[0]:.2f} at the end")
     print(f"ratio={result.helper_speed / result.textbook_speed:.2f}")
 

@@ -9,25 +9,30 @@ fit gets the same images as uint8 tensors (decoded once and cached by utils.data
 flip on whole batches. Same model, batch size and optimizer on both sides; both timed from the first line
 to the end of the epoch, loader start-up included. The last line is ratio=<fit images/s / textbook images/s>.
 
-The line before it, the bare step, is the model's training step on one batch already in memory: the speed
-of the kernels themselves. On a small CPU ResNet-20 is bound by its convolutions, so fit can only come close
-to it, and the bare step over the textbook speed is the best ratio any loop could reach on that machine.
+The line before it, the bare step, is the model's training step on one batch already in memory, with fit's
+numerics and memory format: the speed of the kernels themselves. On a small CPU ResNet-20 is bound by its
+convolutions, so fit can only come close to it, and the bare step over the textbook speed is the best ratio
+any loop could reach on that machine. fit, the textbook loop and the bare step take turns for three rounds
+and the medians are reported, so that a busy spell of a shared machine does not move one side alone. Each
+side's model is then evaluated on 2,000 test images: speed must not cost accuracy.
 """
 
 import argparse
 import os
+import statistics
 import time
 from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
-from textbook import race, same_optimizer, warm_up
+from textbook import describe_cpu, numerics, race, same_optimizer, spread, warm_up
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import ImageFolder
 
 from utils.data import CIFAR10_STATS, data_root, load_dataset
 from utils.models import get_model
+from utils.training import evaluate
 
 SUBSET = 5_000
 DRY_RUN_IMAGES = 128
@@ -47,18 +52,23 @@ def textbook_loader(indices: torch.Tensor, batch_size: int, workers: int = 2, pi
                       pin_memory=pin_memory)  # fmt: skip
 
 
-def bare_step_speed(batch_size: int, recipe: dict, channels_last: bool, steps: int) -> float:
-    """Images/s of ResNet-20's training step alone: one batch already in memory, fit's memory format, no
-    loader, no augmentation. No loop can beat it with these kernels, so it bounds the ratio from above."""
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+def bare_step_speed(batch_size: int, meta: dict, steps: int) -> float:
+    """Images/s of ResNet-20's training step alone: one batch already in memory, fit's numerics and memory
+    format, no loader, no augmentation. No loop can beat it with these kernels, so it bounds the ratio."""
+    memory_format = torch.channels_last if meta["channels_last"] else torch.contiguous_format
     model = get_model("resnet20").to(memory_format=memory_format)
-    optimizer = same_optimizer(model, recipe)
+    optimizer = same_optimizer(model, meta["recipe"])
     images = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=memory_format)
     labels = torch.randint(0, 10, (batch_size,))
-    start = time.perf_counter()
-    for _ in range(steps):
+    bf16 = meta["precision"]["used"] == "bf16"
+    start = None
+    for step in range(steps + 1):
+        if step == 1:  # the first step allocates memory and picks kernels: not timed
+            start = time.perf_counter()
         optimizer.zero_grad()
-        F.cross_entropy(model(images), labels).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(images), labels)
+        loss.backward()
         optimizer.step()
     return steps * batch_size / (time.perf_counter() - start)
 
@@ -68,28 +78,41 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help=f"only {DRY_RUN_IMAGES} images")
     parser.add_argument("--images", type=int, default=SUBSET)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="fit, textbook and bare step take turns this often")
     args = parser.parse_args()
     count = DRY_RUN_IMAGES if args.dry_run else args.images
 
     train = load_dataset("cifar10", "train", require_real=True)
+    test = load_dataset("cifar10", "test", require_real=True).subset(DRY_RUN_IMAGES if args.dry_run else 2_000)
     indices = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:count].sort().values
     train = replace(train, images=train.images[indices], labels=train.labels[indices])
     print(f"ResNet-20, CIFAR-10: {count:,} training images, crop + flip, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"CPU            {describe_cpu()}")
     warm_up("resnet20", (3, 32, 32), args.batch_size)
 
-    result = race("resnet20", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size, augment=True)
+    steps = 2 if args.dry_run else 10
+    result = race("resnet20", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size,
+                  rounds=1 if args.dry_run else args.rounds, extra={"bare step": lambda meta: bare_step_speed(args.batch_size, meta, steps)},
+                  augment=True)  # fmt: skip
     helper_speed, textbook_speed, meta = result.helper_speed, result.textbook_speed, result.history.meta
+    bare_speeds = result.extra_speeds["bare step"]
+    bare_speed = statistics.median(bare_speeds)
     recipe = meta["recipe"]
-    bare_speed = bare_step_speed(args.batch_size, recipe, meta["channels_last"], steps=2 if args.dry_run else 10)
 
     print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
-    print(f"textbook loop  {textbook_speed:8,.0f} images/s")
-    print(f"fit            {helper_speed:8,.0f} images/s   (channels_last {meta['channels_last']})")
-    print(f"bare step      {bare_speed:8,.0f} images/s   (no data: fit runs at {helper_speed / bare_speed:.0%} of it, "
-          f"and no loop could beat ratio {bare_speed / textbook_speed:.2f} here)")  # fmt: skip
+    print(f"textbook loop  {textbook_speed:8,.0f} images/s   fp32, contiguous; {spread(result.textbook_speeds)}; "
+          f"test accuracy {_accuracy(result.textbook_model, test)}")  # fmt: skip
+    print(f"fit            {helper_speed:8,.0f} images/s   {numerics(meta)}; {spread(result.helper_speeds)}; "
+          f"test accuracy {_accuracy(result.helper_model, test)}")  # fmt: skip
+    print(f"bare step      {bare_speed:8,.0f} images/s   fit's numerics, no data; {spread(bare_speeds)}: fit runs at "
+          f"{helper_speed / bare_speed:.0%} of it, and no loop could beat ratio {bare_speed / textbook_speed:.2f} here")
     print(f"load average   {os.getloadavg()[0]:.2f} at the end")
     print(f"ratio={helper_speed / textbook_speed:.2f}")
+
+
+def _accuracy(model, test) -> str:
+    return f"{100 * evaluate(model, test).accuracy:.2f}%"
 
 
 if __name__ == "__main__":

@@ -2,11 +2,16 @@
 
 A torchvision dataset with per-image transforms, a DataLoader with worker processes, float32, and the
 plain loop below. Same model, batch size and optimizer as fit's run, so that only the way of feeding and
-running the model differs.
+running the model differs (fit also picks its numerics: bf16 where the CPU has it and it pays).
 """
 
+import contextlib
+import os
+import platform
+import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -48,29 +53,75 @@ def warm_up(model_name: str, image_shape: tuple[int, int, int], batch_size: int)
 
 @dataclass
 class Race:
-    helper_speed: float  # images/s of fit's epoch
-    textbook_speed: float  # images/s of the textbook loop's epoch
-    history: History  # fit's, with the recipe the textbook optimizer copied
-    helper_model: torch.nn.Module
+    helper_speeds: list[float]  # images/s of fit's epoch, one per round
+    textbook_speeds: list[float]  # images/s of the textbook loop's epoch, one per round
+    extra_speeds: dict[str, list[float]]  # any other measurement taken in each round (e.g. the bare step)
+    history: History  # fit's last run, with the recipe the textbook optimizer copied and the numerics it used
+    helper_model: torch.nn.Module  # both sides' models after the last round
     textbook_model: torch.nn.Module
 
+    @property
+    def helper_speed(self) -> float:
+        return statistics.median(self.helper_speeds)
 
-def race(model_name: str, train, make_textbook_loader, batch_size: int, **fit_options) -> Race:
-    """One epoch of fit, then one of the textbook loop, on the CPU, same images, same starting weights.
+    @property
+    def textbook_speed(self) -> float:
+        return statistics.median(self.textbook_speeds)
+
+
+def race(model_name: str, train, make_textbook_loader, batch_size: int, rounds: int = 3, extra=None,
+         **fit_options) -> Race:  # fmt: skip
+    """`rounds` rounds of: one epoch of fit, one of the textbook loop, then each of `extra` ({name: function of
+    fit's History meta returning images/s}), on the CPU, same images, same starting weights. Taking turns means
+    a busy spell of a shared machine slows all sides alike; the medians are what the benchmarks report.
 
     Each side is timed from its first line to the end of its epoch, loader start-up included (so the textbook
     loader is built inside the timing, by make_textbook_loader())."""
     count = len(train)
-    seed_everything(0)
-    helper_model = get_model(model_name)
-    start = time.perf_counter()
-    history = fit(helper_model, train, epochs=1, batch_size=batch_size, device="cpu", quiet=True, **fit_options)
-    helper_speed = count / (time.perf_counter() - start)
+    helper_speeds, textbook_speeds, extra_speeds = [], [], {name: [] for name in extra or {}}
+    for _ in range(rounds):
+        seed_everything(0)
+        helper_model = get_model(model_name)
+        start = time.perf_counter()
+        history = fit(helper_model, train, epochs=1, batch_size=batch_size, device="cpu", quiet=True, **fit_options)
+        helper_speeds.append(count / (time.perf_counter() - start))
 
-    seed_everything(0)
-    textbook_model = get_model(model_name)
-    optimizer = same_optimizer(textbook_model, history.meta["recipe"])
-    start = time.perf_counter()
-    textbook_epoch(textbook_model, make_textbook_loader(), optimizer)
-    textbook_speed = count / (time.perf_counter() - start)
-    return Race(helper_speed, textbook_speed, history, helper_model, textbook_model)
+        seed_everything(0)
+        textbook_model = get_model(model_name)
+        optimizer = same_optimizer(textbook_model, history.meta["recipe"])
+        start = time.perf_counter()
+        textbook_epoch(textbook_model, make_textbook_loader(), optimizer)
+        textbook_speeds.append(count / (time.perf_counter() - start))
+        for name, measure in (extra or {}).items():
+            extra_speeds[name].append(measure(history.meta))
+    return Race(helper_speeds, textbook_speeds, extra_speeds, history, helper_model, textbook_model)
+
+
+def numerics(meta: dict) -> str:
+    """How fit ran: its precision (and the probe's figures) and memory format, from its History's meta."""
+    note = meta["precision"]
+    how = f"{note['used']}"
+    if note.get("probe"):
+        probe = note["probe"]
+        how += f" (probe: bf16 {probe['bf16_images_per_s']:,.0f} / fp32 {probe['fp32_images_per_s']:,.0f} img/s)"
+    elif note.get("reason"):
+        how += f" ({note['reason']})"
+    return how + (", channels_last" if meta["channels_last"] else ", contiguous")
+
+
+def spread(speeds: list[float]) -> str:
+    return f"median of {', '.join(f'{speed:,.0f}' for speed in speeds)}"
+
+
+def describe_cpu() -> str:
+    """The CPU's model, its flags that matter to these benchmarks, and torch's view of them."""
+    from utils.training.runtime import _linux_cpu_flags, cpu_has_native_bf16
+
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), name)
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "bf16")
+    flags = " ".join(flag for flag in wanted if flag in _linux_cpu_flags()) or "(flags not readable here)"
+    return (f"{name}, {os.cpu_count()} logical CPUs; flags: {flags}; torch kernels: "
+            f"{torch.backends.cpu.get_cpu_capability()}; native bf16: {cpu_has_native_bf16()}")  # fmt: skip

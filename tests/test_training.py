@@ -213,7 +213,110 @@ def test_speed_defaults_on_the_cpu():
     assert choose_speed(cpu, model=get_model("lenet5")) == Speed(amp_dtype=None, channels_last=True)
     no_convolutions = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     assert choose_speed(cpu, model=no_convolutions) == Speed(amp_dtype=None, channels_last=False)
-    assert choose_speed(cpu, amp=True, channels_last=False).amp_dtype == torch.bfloat16
+    assert choose_speed(cpu, precision="bf16", channels_last=False).amp_dtype == torch.bfloat16
+    assert choose_speed(cpu, precision="auto").amp_dtype is None  # on a CPU fit settles "auto" with a probe
+    with pytest.raises(ValueError, match="precision='fp16' is not one of auto, fp32, bf16"):
+        choose_speed(cpu, precision="fp16")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numerics on a CPU: bf16 where the hardware has it and a probe finds it faster, float32 elsewhere
+
+
+class AutocastRecorder(nn.Module):
+    """tiny_net that notes, at every forward pass, whether CPU autocast to bf16 is on (training and evaluation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net, self.seen = tiny_net(), []
+
+    def forward(self, x):
+        if len(x) > 2:  # not fit's check on two blank images that the model takes the data's shape
+            on = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+            self.seen.append(("train" if self.training else "eval", on))
+        return self.net(x)
+
+
+def fit_recording(data, monkeypatch, native: bool, probe: dict | None, **options) -> tuple[History, set]:
+    """fit AutocastRecorder with the CPU's bf16 capability and the probe's result replaced (probe None: the
+    probe must not run at all). Returns the History and the (mode, autocast on) pairs seen."""
+    import utils.training.runtime as runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(runtime, "MIN_BATCHES_TO_PROBE", 1)
+
+    def fake_probe(model, batch_shape, channels_last):
+        assert probe is not None, "the probe ran where it must not"
+        assert batch_shape == (16, 1, 28, 28)  # the run's batch, as it is smaller than the probe's 32
+        return probe
+
+    monkeypatch.setattr(runtime, "probe_cpu_precision", fake_probe)
+    model = AutocastRecorder()
+    history = fit(model, data[0], data[1], epochs=1, batch_size=16, device="cpu", quiet=True, **options)
+    return history, set(model.seen)
+
+
+def test_without_native_bf16_fit_stays_fp32_and_does_not_probe(mnist, monkeypatch):
+    data = mnist[0].subset(64, seed=2), mnist[1].subset(64, seed=2)
+    history, seen = fit_recording(data, monkeypatch, native=False, probe=None)
+    assert seen == {("train", False), ("eval", False)}
+    assert history.meta["precision"] == {"asked": "auto", "used": "fp32", "probe": None,
+                                         "reason": "this CPU has no native bf16"}  # fmt: skip
+    assert history.meta["amp"] is None
+
+
+def test_with_native_bf16_fit_follows_the_probe(mnist, monkeypatch):
+    data = mnist[0].subset(64, seed=2), mnist[1].subset(64, seed=2)
+    faster = {"fp32_images_per_s": 400.0, "bf16_images_per_s": 900.0}
+    history, seen = fit_recording(data, monkeypatch, native=True, probe=faster)
+    assert seen == {("train", True), ("eval", True)}  # evaluation uses the training's numerics
+    assert history.meta["precision"] == {"asked": "auto", "used": "bf16", "probe": faster}
+    assert history.meta["amp"] == "bf16"
+    barely = {"fp32_images_per_s": 400.0, "bf16_images_per_s": 410.0}  # within the margin: not worth bf16's rounding
+    history, seen = fit_recording(data, monkeypatch, native=True, probe=barely)
+    assert seen == {("train", False), ("eval", False)} and history.meta["precision"]["used"] == "fp32"
+
+
+def test_forced_precision_is_used_without_a_probe(mnist, monkeypatch):
+    data = mnist[0].subset(64, seed=2), mnist[1].subset(64, seed=2)
+    history, seen = fit_recording(data, monkeypatch, native=False, probe=None, precision="bf16")
+    assert seen == {("train", True), ("eval", True)} and history.meta["precision"]["used"] == "bf16"
+    history, seen = fit_recording(data, monkeypatch, native=True, probe=None, precision="fp32")
+    assert seen == {("train", False), ("eval", False)} and history.meta["precision"]["used"] == "fp32"
+
+
+def test_the_real_cpu_probe(mnist):
+    """On whatever CPU runs the tests: probed (with figures) where it has native bf16, not probed elsewhere."""
+    from utils.training.runtime import cpu_has_native_bf16, probe_cpu_precision
+
+    history = fit(tiny_net(), mnist[0].subset(64 * 32, seed=3), epochs=1, batch_size=32, device="cpu", quiet=True)
+    note = history.meta["precision"]
+    if cpu_has_native_bf16():
+        assert note["probe"]["fp32_images_per_s"] > 0 and note["probe"]["bf16_images_per_s"] > 0
+        assert note["used"] == ("bf16" if note["probe"]["bf16_images_per_s"] > 1.05 * note["probe"]["fp32_images_per_s"]
+                                else "fp32")  # fmt: skip
+    else:
+        assert note["probe"] is None and note["used"] == "fp32"
+    model = tiny_net()
+    before = [p.clone() for p in model.parameters()]
+    figures = probe_cpu_precision(model, (16, 1, 28, 28), channels_last=True)  # runs anywhere, emulated or not
+    assert set(figures) == {"fp32_images_per_s", "bf16_images_per_s"} and min(figures.values()) > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # a copy was probed
+
+
+def test_bf16_training_reaches_fp32_accuracy(mnist):
+    """LeNet-5 on 3,072 MNIST images, one epoch each way: the same accuracy within noise (bf16 is emulated,
+    and slower, where the CPU lacks it)."""
+    train, test = pad_to_size(mnist[0].subset(3072, seed=4), 32), pad_to_size(mnist[1].subset(1024, seed=4), 32)
+    accuracy = {}
+    for precision in ("fp32", "bf16"):
+        seed_everything(0)
+        history = fit(get_model("lenet5"), train, test, epochs=1, batch_size=64, device="cpu", quiet=True,
+                      precision=precision)  # fmt: skip
+        accuracy[precision] = history.final["val_acc"]
+    assert accuracy["fp32"] > 0.8  # it learned
+    # 1,024 test images: a 3-point gap would be about 3 standard errors of either accuracy at 80-90%
+    assert abs(accuracy["bf16"] - accuracy["fp32"]) < 0.03, accuracy
 
 
 def test_onecycle_and_cosine_schedules_by_hand():

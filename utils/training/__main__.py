@@ -25,6 +25,7 @@ from .checkpoints import checkpoint_root
 from .fitting import fit
 from .loaders import check_model_takes, pad_to_size, resize, to_rgb
 from .recipe import OPTIMIZERS, SCHEDULES
+from .runtime import PRECISIONS
 
 DATASETS = ("mnist", "cifar10")
 SWITCHES = {"auto": "auto", "on": True, "off": False}
@@ -55,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     recipe.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("how it runs")
     run.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
-    run.add_argument("--amp", choices=SWITCHES, default="auto", help="bf16 autocast (auto: on CUDA)")
+    run.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="auto: bf16 autocast on CUDA, and on a CPU with native bf16 where a probe finds it faster")
     run.add_argument("--channels-last", choices=SWITCHES, default="auto",
                      help="(auto: on for convolutional nets)")  # fmt: skip
     run.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
         label_smoothing=args.label_smoothing, augment=None if args.augment == "auto" else SWITCHES[args.augment],
-        lesson=args.lesson, profile=args.profile, device=args.device, amp=SWITCHES[args.amp],
+        lesson=args.lesson, profile=args.profile, device=args.device, precision=args.precision,
         channels_last=SWITCHES[args.channels_last], compile=args.compile, progress=not args.no_progress,
         quiet=args.quiet, checkpoint=False if args.no_checkpoint else (args.checkpoints or True),
         name=args.model, retrain=args.retrain, seed=args.seed, deterministic=args.deterministic,
@@ -163,6 +165,9 @@ def summary(history, train: ImageData, test: ImageData) -> str:
     """The per-epoch table, then what ran, how, and how well."""
     meta, final, recipe = history.meta, history.final, history.meta["recipe"]
     speed = [meta["amp"], "channels_last" if meta["channels_last"] else None, "compiled" if meta["compile"] else None]
+    probe = (meta.get("precision") or {}).get("probe")
+    if probe:
+        speed.append(f"probe: bf16 {probe['bf16_images_per_s']:,.0f} / fp32 {probe['fp32_images_per_s']:,.0f} img/s")
     synthetic = " (SYNTHETIC stand-in)" if train.synthetic else ""
     c, h, w = train.image_shape
     how = (f"epochs {recipe['epochs']}, batch {recipe['batch_size']}, {recipe['optimizer']} lr {recipe['lr']:g}, "

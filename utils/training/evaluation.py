@@ -37,15 +37,16 @@ def evaluate(
     *,
     batch_size: int = EVAL_BATCH_SIZE,
     label_smoothing: float = 0.0,
-    amp="auto",
+    precision="auto",
     channels_last="auto",
     world: distributed.World | None = None,
 ) -> Evaluation:
     """Loss and accuracy of `model` on `data` (ImageData, DeviceLoader or DataLoader), on the model's device.
 
-    Under DDP (`world` of several processes) each process evaluates its shard and the sums are combined."""
+    precision: "auto" (bf16 autocast on CUDA, float32 elsewhere), "fp32" or "bf16"; fit passes what it trained
+    with. Under DDP (`world` of several processes) each process evaluates its shard and the sums are combined."""
     world = world or distributed.World(device=model_device(model))
-    speed = choose_speed(world.device, amp, channels_last, model)
+    speed = choose_speed(world.device, precision, channels_last, model)
     loader = make_loader(data, batch_size * world.size, train=False, augment=False, world=world)
     was_training = model.training
     model.eval()

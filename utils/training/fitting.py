@@ -12,7 +12,9 @@ What makes it fast on small images, in order of effect:
   epoch, never after every step (reading a GPU number makes the CPU wait until the GPU is done); the
   training curve's points within an epoch (History.steps) stay on the device until the epoch ends;
 - the channels_last memory format for convolutional nets (on a CPU too: oneDNN's own layout);
-- on CUDA: bf16 autocast, cudnn.benchmark, and optionally torch.compile.
+- bf16 autocast on CUDA, and on a CPU that has bf16 in hardware when a short probe of the model finds it
+  faster (runtime.probe_cpu_precision);
+- on CUDA: cudnn.benchmark, and optionally torch.compile.
 """
 
 import contextlib
@@ -28,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data import DeviceLoader, ImageData
 from ..profiles import active_profile
-from . import distributed
+from . import distributed, runtime
 from .checkpoints import RunFolder, checkpoint_root, run_key
 from .evaluation import EVAL_BATCH_SIZE, evaluate
 from .history import History
@@ -57,7 +59,7 @@ def fit(
     lesson: str = "default",
     profile: str | None = None,
     device: str | torch.device | None = None,
-    amp: bool | str = "auto",
+    precision: str = "auto",
     channels_last: bool | str = "auto",
     compile: bool = False,
     progress: bool = True,
@@ -79,9 +81,12 @@ def fit(
     schedule "onecycle", "cosine" or "constant", stepped every batch; label smoothing 0.1; no weight decay
     on biases and norm scales. batch_size is the total over all processes under torchrun.
 
-    Speed: device auto-detected (CUDA, MPS, CPU) unless given; amp "auto" is bf16 autocast on CUDA, and
-    channels_last "auto" is on for CUDA and for convolutional nets on a CPU (see runtime.choose_speed);
-    compile=True wraps the model in torch.compile. deterministic=True trades speed for repeatable kernels.
+    Speed: device auto-detected (CUDA, MPS, CPU) unless given. precision "auto" is bf16 autocast on CUDA; on a
+    CPU with native bf16 (AVX-512 BF16, AMX, Arm BF16) it is bf16 when a probe of a few steps each way finds it
+    faster, else float32 (no probe where the CPU lacks it); "fp32" or "bf16" forces either. Evaluation uses the
+    same numerics; the choice and the probe's figures are in history.meta["precision"]. channels_last "auto" is
+    on for CUDA and for convolutional nets on a CPU (see runtime.choose_speed); compile=True wraps the model in
+    torch.compile. deterministic=True trades speed for repeatable kernels.
 
     Output: a progress bar per epoch (a widget in notebooks); progress=False prints one line per epoch
     instead; quiet=True writes nothing at all, to stdout or stderr (warnings included).
@@ -109,7 +114,7 @@ def fit(
             momentum=momentum, weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
             augment=default_augment(train_data) if augment is None else augment,
         )  # fmt: skip
-        speed = choose_speed(world.device, amp, channels_last, model)
+        speed = choose_speed(world.device, precision, channels_last, model)
         model.to(world.device)
         if speed.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -156,6 +161,11 @@ def fit(
             trainer = DistributedDataParallel(model, device_ids=[world.device.index] if on_gpu else None)
         if compile:
             trainer = torch.compile(trainer)
+        speed, history.meta["precision"] = _settle_cpu_precision(precision, speed, model, train_loader,
+                                                                 recipe.epochs - start_epoch, world)  # fmt: skip
+        history.meta["amp"] = None if speed.amp_dtype is None else speed.precision
+        if history.meta["precision"].get("probe"):
+            _say(quiet or not world.is_main, _precision_line(history.meta["precision"]))
         scaler = torch.amp.GradScaler(world.device.type) if speed.needs_loss_scaling() else None
         show_bar = progress and not quiet and world.is_main
 
@@ -168,7 +178,8 @@ def fit(
                                           bar)  # fmt: skip
                 history.steps += [step | {"epoch": epoch + step["epoch"]} for step in record.pop("steps")]
                 if val_loader is not None:
-                    result = evaluate(model, val_loader, label_smoothing=recipe.label_smoothing, amp=amp,
+                    result = evaluate(model, val_loader, label_smoothing=recipe.label_smoothing,
+                                      precision="fp32" if speed.amp_dtype is None else speed.precision,
                                       channels_last=channels_last, world=world)  # fmt: skip
                     record.update(val_loss=result.loss, val_acc=result.accuracy)
                 history.append(record)
@@ -186,6 +197,34 @@ def fit(
         world.barrier()  # no process leaves before rank 0 has written the checkpoint
         model.eval()
         return history
+
+
+def _settle_cpu_precision(asked: str, speed: Speed, model, loader, epochs_left: int, world) -> tuple[Speed, dict]:
+    """precision="auto" on a CPU: bf16 if the CPU has it natively and a probe of this model finds it faster
+    (on every process, under DDP), else float32. Returns the speed to train with and what was decided, and why."""
+    note = {"asked": asked, "used": speed.precision, "probe": None}
+    if asked != "auto" or world.device.type != "cpu":
+        return speed, note
+    if not runtime.cpu_has_native_bf16():
+        return speed, note | {"reason": "this CPU has no native bf16"}
+    data = getattr(loader, "data", None)
+    if not isinstance(data, ImageData):
+        return speed, note | {"reason": "the probe needs an ImageData or a DeviceLoader"}
+    if len(loader) * epochs_left < runtime.MIN_BATCHES_TO_PROBE:
+        return speed, note | {"reason": f"fewer than {runtime.MIN_BATCHES_TO_PROBE} batches to train"}
+    probe_batch = min(loader.batch_size, runtime.PROBE_BATCH)
+    probe = runtime.probe_cpu_precision(model, (probe_batch, *data.image_shape), speed.channels_last)
+    faster = probe["bf16_images_per_s"] > runtime.PROBE_MARGIN * probe["fp32_images_per_s"]
+    if world.sum(torch.tensor(float(faster))).item() == world.size:  # bf16 only where every process found it faster
+        speed = Speed(amp_dtype=torch.bfloat16, channels_last=speed.channels_last)
+    return speed, note | {"used": speed.precision, "probe": probe}
+
+
+def _precision_line(note: dict) -> str:
+    probe = note["probe"]
+    return (f"precision {note['used']}: a probe of this model ran {probe['bf16_images_per_s']:,.0f} images/s in bf16 "
+            f"against {probe['fp32_images_per_s']:,.0f} in fp32 (bf16 is used when at least "
+            f"{runtime.PROBE_MARGIN - 1:.0%} faster)")  # fmt: skip
 
 
 def train_one_epoch(trainer, loader, optimizer, schedule, recipe: Recipe, speed: Speed, world, scaler, bar) -> dict:
