@@ -92,9 +92,10 @@ def main() -> None:
     warm_up("resnet20", (3, 32, 32), args.batch_size)
 
     steps = 2 if args.dry_run else 10
+    rounds = 1 if args.dry_run else args.rounds
+    bare_step = {"bare step": lambda meta: bare_step_speed(args.batch_size, meta, steps)}
     result = race("resnet20", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size,
-                  rounds=1 if args.dry_run else args.rounds, extra={"bare step": lambda meta: bare_step_speed(args.batch_size, meta, steps)},
-                  augment=True)  # fmt: skip
+                  rounds=rounds, extra=bare_step, augment=True)  # fmt: skip
     helper_speed, textbook_speed, meta = result.helper_speed, result.textbook_speed, result.history.meta
     bare_speeds = result.extra_speeds["bare step"]
     bare_speed = statistics.median(bare_speeds)
