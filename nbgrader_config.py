@@ -7,6 +7,8 @@ current directory of a later command.
     solutions/NN_name/NN_name.ipynb   instructor source (solutions, hidden tests)   -> source_directory
     lessons/NN_name/NN_name.ipynb     released learner notebooks (generated)       -> release_directory
     grading/                          submitted/, autograded/, feedback/, gradebook.db (git-ignored)
+    grading/exchange/                 nbgrader's exchange: released lessons, submissions, feedback
+    fetched/NN_name/                  a learner's lessons fetched from the exchange, with their feedback
 
 Environment variables:
     CNN_COURSE_GRADING       the grading directory (default <repo>/grading)
@@ -14,6 +16,10 @@ Environment variables:
                              e.g. postgresql+psycopg2://grader:secret@dbhost/cnn_course for a large class
     CNN_COURSE_CELL_TIMEOUT  seconds one cell may run while grading (default 120)
     CNN_COURSE_KERNEL_MEMORY_MB  memory one grading kernel may allocate (default: half of this machine's)
+    CNN_COURSE_COURSE_ID     the course's id in the exchange (default cnn-course)
+    CNN_COURSE_EXCHANGE      the exchange directory, shared by the instructor and every learner (default
+                             <grading directory>/exchange: one machine, one account, no root needed)
+    CNN_COURSE_FETCHED       where a learner's fetched lessons go (default <repo>/fetched)
 """
 
 import os
@@ -46,6 +52,26 @@ c.CourseDirectory.autograded_directory = str(GRADING / "autograded")
 c.CourseDirectory.feedback_directory = str(GRADING / "feedback")
 c.CourseDirectory.db_url = os.environ.get("CNN_COURSE_DB_URL") or f"sqlite:///{GRADING / 'gradebook.db'}"
 c.CourseSettings.grading_directory = str(GRADING)
+
+# The exchange (`nbgrader release_assignment`, `fetch_assignment`, `submit`, `collect`, `release_feedback`,
+# `fetch_feedback`, the formgrader's Release and Collect buttons, the Assignment List). nbgrader's default,
+# /usr/local/share/nbgrader/exchange, needs root to create, so the formgrader of a fresh clone had no exchange;
+# a class on JupyterHub points CNN_COURSE_EXCHANGE at a folder every account can reach.
+EXCHANGE = Path(os.environ.get("CNN_COURSE_EXCHANGE") or GRADING / "exchange").resolve()
+if not EXCHANGE.exists():
+    try:
+        EXCHANGE.mkdir(parents=True)
+        EXCHANGE.chmod(0o777)  # what nbgrader requires of an exchange (its course folders guard the submissions)
+    except OSError:
+        pass  # e.g. a shared folder not mounted here: nbgrader's own commands say so
+c.CourseDirectory.course_id = os.environ.get("CNN_COURSE_COURSE_ID") or "cnn-course"
+c.Exchange.root = str(EXCHANGE)
+# Fetched lessons go to one git-ignored folder under JupyterLab's root, not into the repository's top level.
+# The Assignment List changes into that folder before it lists anything, so it must exist, and reads this file
+# again from there: `./course` puts the repository on Jupyter's config path for that.
+FETCHED = Path(os.environ.get("CNN_COURSE_FETCHED") or ROOT / "fetched").resolve()
+FETCHED.mkdir(parents=True, exist_ok=True)
+c.Exchange.assignment_dir = str(FETCHED)
 
 # Learners keep their work in lessons/NN_name/NN_name.ipynb; the stub an answer cell starts with.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -60,8 +60,9 @@ def exercises_of(notebook) -> list[Exercise]:
     return exercises
 
 
-def read_notebook(path: Path):
-    """The notebook at path, or a CourseError that says what is wrong with the file."""
+def read_notebook(path: Path, fix: str = "restore it from a checkpoint (File > Revert) or git"):
+    """The notebook at path, or a CourseError that says what is wrong with the file (and, for a file that is
+    not JSON, `fix`: what to do about it)."""
     path = Path(path)
     if not path.exists():
         raise CourseError(f"{path}: no such file")
@@ -71,7 +72,7 @@ def read_notebook(path: Path):
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
     except nbformat.reader.NotJSONError:
-        raise CourseError(f"{path}: not valid JSON; restore it from a checkpoint (File > Revert) or git") from None
+        raise CourseError(f"{path}: not valid JSON; {fix}") from None
     except (nbformat.ValidationError, AttributeError, KeyError, TypeError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CourseError(f"{path}: not a valid notebook ({first_line})") from None

@@ -18,7 +18,7 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import CsvExportPlugin
 from tqdm import tqdm
 
-from .course import Course, CourseError
+from .course import Course, CourseError, read_notebook
 from .results import read_result
 from .runner import NbGrader
 
@@ -73,7 +73,8 @@ def _compare_trees(fresh: Path, current: Path) -> list[str]:
 
 
 def find_submissions(course: Course, submitted: Path) -> list[tuple[str, str]]:
-    """(student, assignment) for every DIR/<student>/<assignment>/<assignment>.ipynb."""
+    """(student, assignment) for every DIR/<student>/<assignment>/ folder (nbgrader's layout), with or without
+    the notebook DIR/<student>/<assignment>/<assignment>.ipynb in it (see submission_problem)."""
     submitted = Path(submitted)
     if not submitted.is_dir():
         raise CourseError(f"{submitted}: no such directory (expected nbgrader's submitted/<student>/<assignment>/)")
@@ -83,15 +84,41 @@ def find_submissions(course: Course, submitted: Path) -> list[tuple[str, str]]:
             if folder.name not in course.assignments():
                 raise CourseError(f"{folder}: {folder.name!r} is not one of the course's assignments "
                                   f"({', '.join(course.assignments()) or 'none yet'})")
-            if (folder / f"{folder.name}.ipynb").is_file():
-                found.append((student.name, folder.name))
+            found.append((student.name, folder.name))
     if not found:
         raise CourseError(f"{submitted}: no submissions (expected <student>/<assignment>/<assignment>.ipynb in it)")
     return found
 
 
+# What nbgrader's exchange adds to every submission (`nbgrader submit`, kept by `nbgrader collect`).
+EXCHANGE_FILES = {"timestamp.txt", "submission_secret.txt"}
+
+
+def _contents(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name not in IGNORED | EXCHANGE_FILES)
+
+
+def submission_problem(folder: Path, assignment: str) -> str | None:
+    """Why the submission in folder cannot be graded, as one line that says what to do (None: it can be).
+    nbgrader finds a submission's notebook by its name and grades nothing else; the folder is only read."""
+    notebook = folder / f"{assignment}.ipynb"
+    if not notebook.is_file():
+        notebooks = [name for name in _contents(folder) if name.endswith(".ipynb")]
+        if notebooks:
+            return (f"{folder} has {', '.join(notebooks)} but no {notebook.name}; rename the learner's notebook "
+                    f"to {notebook.name} and grade again")
+        held = f"only {', '.join(_contents(folder))}" if _contents(folder) else "nor any other file"
+        return f"{folder} has no {notebook.name}, {held}; ask the learner to submit again"
+    try:
+        read_notebook(notebook, fix="ask the learner to submit it again")
+    except CourseError as error:
+        return str(error)
+    return None
+
+
 def grade(course: Course, submitted: Path, assignments: list[str], force: bool) -> list[dict]:
-    """Autograde every submission in submitted/; returns one result (or error) per submission."""
+    """Autograde every submission in submitted/; returns one result (or error) per submission. A submission
+    that cannot be graded gets its error and the others are graded; no submitted file is changed."""
     submissions = [(student, assignment) for student, assignment in find_submissions(course, submitted)
                    if not assignments or assignment in assignments]
     for name in assignments:
@@ -106,6 +133,15 @@ def grade(course: Course, submitted: Path, assignments: list[str], force: bool) 
     results = []
     for student, assignment in tqdm(submissions, desc="grading", unit="notebook", file=sys.stderr):
         entry = {"student": student, "assignment": assignment}
+        results.append(entry)
+        folder = Path(submitted) / student / assignment
+        problem = submission_problem(folder, assignment)
+        if problem:
+            entry["error"] = problem
+            continue
+        extra = [name for name in _contents(folder) if name != f"{assignment}.ipynb"]
+        if extra:  # graded all the same (nbgrader skips other notebooks); said, in case the work is in one of them
+            entry["not_graded"] = extra
         try:
             nbgrader.autograde(assignment, student, force=force)
             source = nbformat.read(course.source_notebook(assignment), as_version=4)
@@ -115,7 +151,6 @@ def grade(course: Course, submitted: Path, assignments: list[str], force: bool) 
             entry.update(asdict(result))
         except CourseError as error:
             entry["error"] = str(error)
-        results.append(entry)
     return results
 
 
@@ -128,6 +163,8 @@ def grade_table(results: list[dict]) -> str:
             continue
         failed = [f"{exercise['name']} ({exercise['message'][:60]})" for exercise in entry["exercises"]
                   if not exercise["passed"]]
+        if entry.get("not_graded"):
+            failed.append(f"also submitted, not graded: {', '.join(entry['not_graded'])}")
         score = f"{entry['score']:g}/{entry['max_score']:g}"
         lines.append(f"{entry['student']:<{width}}  {entry['assignment']:<16}  {score:<7}  {'; '.join(failed)}")
     return "\n".join(lines)

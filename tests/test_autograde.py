@@ -244,6 +244,40 @@ def test_feedback_pages_explain_the_zeroes(course, graded, grading_env):
     assert "imports utils.models, a reference implementation" in page
 
 
+@pytest.mark.slow
+def test_bad_submissions_get_one_line_each_the_others_a_grade_and_no_file_changes(course, notebooks, grading_env,
+                                                                                   tmp_path):
+    """Folders as a collect or a hand copy can leave them, graded in one run with a gradebook of their own."""
+    solution = nbformat.writes(build_submission(*notebooks, "solution"))
+    files = {
+        "good/99_mini/99_mini.ipynb": solution,
+        "extra_file/99_mini/99_mini.ipynb": solution,
+        "extra_file/99_mini/notes.txt": "what I tried first",
+        "no_notebook/99_mini/timestamp.txt": "2026-11-30 10:00:00.000000 UTC",  # what nbgrader submit adds
+        "renamed/99_mini/99_mini-Copy1.ipynb": solution,
+        "not_json/99_mini/99_mini.ipynb": solution[: len(solution) // 2],  # cut off mid-write
+    }
+    submitted = tmp_path / "submitted"
+    for name, text in files.items():
+        (submitted / name).parent.mkdir(parents=True, exist_ok=True)
+        (submitted / name).write_text(text)
+    before = {path: path.read_bytes() for path in submitted.rglob("*") if path.is_file()}
+
+    done = cli(course, "grade", str(submitted), env={**grading_env, "CNN_COURSE_GRADING": str(tmp_path / "grading")})
+    assert done.returncode == 1  # some submissions could not be graded
+    assert "Traceback" not in done.stdout + done.stderr
+    header, *lines = done.stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines}
+    assert len(lines) == len(rows) == 5, done.stdout  # one line per submission
+    assert re.search(r"^good\s+99_mini\s+8/8\s*$", rows["good"])
+    assert re.search(r"^extra_file\s+99_mini\s+8/8\s+also submitted, not graded: notes.txt$", rows["extra_file"])
+    assert f"error: {submitted / 'no_notebook' / ASSIGNMENT} has no 99_mini.ipynb, nor any other file" \
+           in rows["no_notebook"]
+    assert "has 99_mini-Copy1.ipynb but no 99_mini.ipynb; rename" in rows["renamed"]
+    assert f"error: {submitted / 'not_json' / ASSIGNMENT / '99_mini.ipynb'}: not valid JSON" in rows["not_json"]
+    assert {path: path.read_bytes() for path in submitted.rglob("*") if path.is_file()} == before
+
+
 # ---- the learner's check ----
 
 @pytest.mark.slow

@@ -27,6 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
 NOTEBOOKS = ARTIFACTS / "notebooks"
 SCREENSHOTS = ARTIFACTS / "screenshots"
+# Where the learner's Assignment List puts fetched lessons: under the server's root (the repository), so that
+# JupyterLab can open them, and out of the repository's own folders.
+FETCHED = ARTIFACTS / "fetched"
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; Playwright's own browser downloads are not used
 CHROMIUM_ARGS = [
@@ -108,7 +111,9 @@ def marked_processes(run_id: str) -> dict[int, str]:
 
 def learner_environment(home: Path, run_id: str) -> dict:
     """The environment of a learner's shell for ./course, with this session's private Jupyter folders."""
-    env = dict(os.environ)
+    # The course's default course id and exchange, whatever the developer's shell says.
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_DB_URL")}
     # ./course finds .venv by itself; a learner's shell has not activated it (nor put its bin/ on PATH).
     venv_bin = (Path(sys.prefix) / "bin").resolve()
     env["PATH"] = os.pathsep.join(
@@ -122,7 +127,11 @@ def learner_environment(home: Path, run_id: str) -> dict:
     env.update({
         "CNN_COURSE_PROFILE": "smoke",  # training cells take seconds (CNN_COURSE_DATA is inherited)
         # A gradebook folder that does not exist yet, as in a fresh clone; the repository's grading/ is left alone.
+        # The exchange is, by default, in there too (grading/exchange), created by nbgrader_config.py.
         "CNN_COURSE_GRADING": str(home / "grading"),
+        "CNN_COURSE_FETCHED": str(FETCHED),
+        # nbgrader keeps a copy of each submission in the Jupyter data folder (its cache): this session's own.
+        "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
@@ -206,8 +215,8 @@ class LabSession:
 
         self.run_id = uuid.uuid4().hex
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        environment = learner_environment(home, self.run_id)
-        self.server = CourseServer(environment, cwd=home, log_path=ARTIFACTS / "jupyterlab.log")
+        self.environment = learner_environment(home, self.run_id)
+        self.server = CourseServer(self.environment, cwd=home, log_path=ARTIFACTS / "jupyterlab.log")
         self.playwright = self.browser = None
         try:
             self.server.wait_until_ready(timeout=300)
@@ -268,23 +277,88 @@ def formgrader_assignments(page, server: CourseServer, timeout: float = 120) -> 
         click_menu(page, "Nbgrader", "Formgrader")
     assert answer.value.ok, (f"the formgrader could not list the assignments (HTTP {answer.value.status}); "
                              f"server log errors:\n{server.log_errors()}")  # fmt: skip
-    names = page.frame_locator("#jp-main-dock-panel iframe[src*='formgrader']").locator("#main-table tr td:first-child")
+    names = formgrader_frame(page).locator("#main-table tr td:first-child")
     names.first.wait_for(timeout=timeout * 1000)
     expect(names.first).not_to_have_text("Loading, please wait...", timeout=timeout * 1000)
     return [name.strip() for name in names.all_inner_texts()]
+
+
+def formgrader_frame(page):
+    """The formgrader's page, inside its JupyterLab tab."""
+    return page.frame_locator("#jp-main-dock-panel iframe[src*='formgrader']")
+
+
+def formgrader_action(page, assignment: str, column: str, timeout: float = 120) -> str:
+    """Click the formgrader's button in `column` ("release", "collect") of the assignment's row; returns what the
+    dialog that answers says (a success or an error, with nbgrader's log), after closing it."""
+    frame = formgrader_frame(page)
+    frame.locator(f"#main-table tr:has(td.name[data-order='{assignment}']) td.{column} a").click()
+    dialog = frame.locator("#success-modal, #error-modal")
+    dialog.wait_for(timeout=timeout * 1000)
+    said = dialog.inner_text()
+    dialog.locator("button", has_text="OK").click()
+    dialog.wait_for(state="detached")
+    return said
+
+
+def formgrader_cell(page, assignment: str, column: str):
+    """One cell of the formgrader's assignment table (column: e.g. "status", "num-submissions")."""
+    return formgrader_frame(page).locator(f"#main-table tr:has(td.name[data-order='{assignment}']) td.{column}")
+
+
+class AssignmentList:
+    """nbgrader's Assignment List (Nbgrader > Assignment List): a learner's released, downloaded (fetched) and
+    submitted lessons, each section with a button per lesson (Fetch, Submit, Fetch Feedback)."""
+
+    def __init__(self, page, timeout: float = 120):
+        self.page, self.timeout = page, timeout
+        tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="Assignments")
+        if tab.count():
+            tab.click()
+        else:
+            click_menu(page, "Nbgrader", "Assignment List")
+        self.panel = page.locator("#nbgrader-assignment-list")
+        self.wait_until_loaded()
+
+    def wait_until_loaded(self) -> None:
+        for section in ("released", "fetched", "submitted"):
+            self.panel.locator(f"#{section}_assignments_list_loading").wait_for(state="hidden",
+                                                                                timeout=self.timeout * 1000)
+        errors = [text.strip() for text in self.panel.locator(".list_error:visible").all_inner_texts()]
+        assert not any(errors), f"the Assignment List shows an error: {errors}"
+
+    def button(self, section: str, assignment: str):
+        """The button of the lesson's row in one section ("released", "fetched" or "submitted")."""
+        row = self.panel.locator(f"#{section}_assignments_list > .list_item", has_text=assignment)
+        return row.locator(".item_status button").first
+
+    def press(self, section: str, assignment: str, label: str, then: str) -> None:
+        """Press the lesson's button `label` in `section`; returns once the lesson shows up in section `then`."""
+        button = self.button(section, assignment)
+        assert button.inner_text() == label, f"{assignment} in {section}: the button says {button.inner_text()!r}"
+        button.click()
+        self.button(then, assignment).wait_for(timeout=self.timeout * 1000)
+
+    def open_notebook(self, assignment: str, notebook: str) -> None:
+        """Unfold a fetched lesson's row and click one of its notebooks (JupyterLab opens it in a new tab)."""
+        row = self.panel.locator("#fetched_assignments_list > .list_item", has_text=assignment)
+        row.locator(".assignment-notebooks-link").click()
+        row.locator(".nested_list_item a", has_text=re.compile(rf"^{re.escape(notebook)}$")).click()
 
 
 _KERNEL_IDLE = "document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"
 
 
 class Notebook:
-    """A notebook of the repository open in JupyterLab, in a workspace of its own (no tabs restored)."""
+    """A notebook of the repository open in JupyterLab, in a workspace of its own (no tabs restored), or, without a
+    workspace, the one being opened in the page by a click (from the Assignment List)."""
 
-    def __init__(self, page, server: CourseServer, path: Path, workspace: str, timeout: float = 180):
+    def __init__(self, page, server: CourseServer, path: Path, workspace: str | None, timeout: float = 180):
         self.page, self.path = page, path
         self.source = read_notebook(path)
-        relative = path.relative_to(REPO_ROOT).as_posix()
-        page.goto(server.url(f"lab/workspaces/{workspace}/tree/{relative}"))
+        if workspace:
+            relative = path.relative_to(REPO_ROOT).as_posix()
+            page.goto(server.url(f"lab/workspaces/{workspace}/tree/{relative}"))
         # Cells attach in batches while the kernel starts; ready = every cell there and the kernel idle.
         page.wait_for_function(
             f"document.querySelectorAll('.jp-NotebookPanel .jp-Cell').length === {len(self.source['cells'])}"

@@ -7,11 +7,30 @@ artifacts/browser/notebooks/, the server's log to artifacts/browser/jupyterlab.l
 """
 
 import ast
+import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from lab_driver import CHROMIUM, SCREENSHOTS, LabSession, Notebook, formgrader_assignments, lesson_copy, solution_source
+from lab_driver import (
+    CHROMIUM,
+    FETCHED,
+    SCREENSHOTS,
+    AssignmentList,
+    LabSession,
+    Notebook,
+    formgrader_action,
+    formgrader_assignments,
+    formgrader_cell,
+    formgrader_frame,
+    grade_id,
+    is_answer,
+    lesson_copy,
+    solution_source,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +50,7 @@ def lab(tmp_path_factory):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("*.png"):  # a picture from an earlier run must not pass for this run's
         old.unlink()
+    shutil.rmtree(FETCHED, ignore_errors=True)  # lessons an earlier run fetched would show as fetched already
     session = LabSession(tmp_path_factory.mktemp("jupyterlab"))
     yield session
     session.close()
@@ -148,3 +168,58 @@ def test_formgrader_lists_the_course_assignments(lab, page):
     listed = formgrader_assignments(page, lab.server)
     missing = sorted(set(expected) - set(listed))
     assert not missing, f"the formgrader lists {listed}, without {missing}"
+
+
+# The exchange: the course's defaults (an exchange in the grading directory), one account as instructor and learner.
+EXCHANGE_LESSON = "01_lenet5"
+
+
+def test_a_lesson_goes_through_the_exchange_and_is_graded(lab, page, request):
+    """The instructor releases lesson 01 with the formgrader's Release button; a learner fetches it in the
+    Assignment List, opens it from there, answers all but its last exercise and submits it there; the
+    formgrader's Collect button collects it and `autograde grade` gives it the points of the answered exercises."""
+    from playwright.sync_api import expect  # here, so that a missing Playwright fails as the `lab` fixture says
+
+    def snapshot(label):
+        page.screenshot(path=SCREENSHOTS / f"{request.node.name.removeprefix('test_')}-{label}.png")
+
+    lesson = EXCHANGE_LESSON
+    page.goto(lab.server.url("lab/workspaces/exchange"))
+    formgrader_assignments(page, lab.server)
+    warnings = formgrader_frame(page).locator("#warning-exchange, #warning-course-id").all_inner_texts()
+    assert not warnings, f"the formgrader warns: {warnings}"
+    said = formgrader_action(page, lesson, "release")
+    assert f"Successfully released '{lesson}'" in said, said
+    expect(formgrader_cell(page, lesson, "status")).to_have_text("released")
+    snapshot("1-released")
+
+    assignments = AssignmentList(page)
+    assignments.press("released", lesson, "Fetch", then="fetched")
+    assignments.open_notebook(lesson, lesson)
+    notebook = Notebook(page, lab.server, FETCHED / lesson / f"{lesson}.ipynb", workspace=None)
+    *answered, unanswered = [index for index, cell in enumerate(notebook.source["cells"]) if is_answer(cell)]
+    for index in answered:
+        notebook.type_into(index, solution_source(lesson, grade_id(notebook.source["cells"][index])))
+    notebook.save()
+    snapshot("2-answered")
+    assignments = AssignmentList(page)
+    assignments.press("fetched", lesson, "Submit", then="submitted")
+    snapshot("3-submitted")
+
+    page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="Formgrader").click()
+    said = formgrader_action(page, lesson, "collect")
+    assert f"Successfully collected submissions of '{lesson}'" in said, said
+    expect(formgrader_cell(page, lesson, "num-submissions")).to_have_text("1")
+    submitted = Path(lab.environment["CNN_COURSE_GRADING"]) / "submitted"
+    done = subprocess.run([sys.executable, "-m", "autograde", "grade", str(submitted), "--json"], cwd=REPO_ROOT,
+                          env=lab.environment, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    [result] = [json.loads(line) for line in done.stdout.splitlines()]
+
+    def points(cells: list[int]) -> float:
+        return sum(notebook.source["cells"][index]["metadata"]["nbgrader"]["points"] for index in cells)
+
+    earned = points([test for answer in answered for test in notebook.test_cells_after(answer)])
+    assert (result["score"], result["max_score"]) == (earned, earned + points(notebook.test_cells_after(unanswered)))
+    assert [exercise["name"] for exercise in result["exercises"] if not exercise["passed"]] == [
+        grade_id(notebook.source["cells"][unanswered])]

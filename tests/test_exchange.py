@@ -1,0 +1,171 @@
+"""A class through nbgrader's exchange, end to end, with real nbgrader commands on one machine.
+
+The way nbgrader's own tests simulate accounts: every person gets a HOME of their own (nbgrader keeps a learner's
+submissions there, in its cache) and a working directory of their own. The instructor's is a copy of the course
+(nbgrader_config.py, solutions/ and lessons/ of lesson 01); a learner's is their clone of the course, of which
+nbgrader's commands read only nbgrader_config.py. All of them share one exchange directory, named by
+CNN_COURSE_EXCHANGE as in a class. On one machine every learner is the same account, so learners name themselves
+with `--student`, as in nbgrader's tests; on JupyterHub the account name is used.
+
+The sequence is the README's (For instructors > A class through nbgrader's exchange): release, fetch, submit
+(alice twice: the second counts), collect, grade, feedback, release feedback, fetch feedback, export.
+"""
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_autograde import cli, solved
+
+REPO = Path(__file__).resolve().parent.parent
+LESSON = "01_lenet5"
+# What each learner leaves unanswered (the released stub) in each submission, in the order they submit.
+SUBMISSIONS = [("alice", {"ex2-lenet5"}), ("bob", {"ex3-sparse-conv"}), ("alice", set())]
+OURS = ("CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB",
+        "CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_FETCHED")
+
+
+def account(home: Path, exchange: Path) -> dict:
+    """The environment of one person's shell: their own HOME (and so their own Jupyter data and nbgrader cache),
+    the shared exchange, and the course's tools on PATH."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in OURS and not name.startswith(("JUPYTER", "XDG_"))}
+    home.mkdir(parents=True)
+    env.update(HOME=str(home), CNN_COURSE_EXCHANGE=str(exchange),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    return env
+
+
+def nbgrader(cwd: Path, env: dict, *args) -> str:
+    """`nbgrader ARGS` in cwd; its log (nbgrader logs to stderr), after checking that it succeeded."""
+    done = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def answered(notebook, unanswered: set[str]):
+    """The learner's notebook with every answer cell but `unanswered` holding the instructor's solution."""
+    source = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    answers = {cell.metadata["nbgrader"]["grade_id"]: solved(cell.source) for cell in source.cells
+               if cell.metadata.get("nbgrader", {}).get("solution")}
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers and grade_id not in unanswered:
+            cell.source = answers[grade_id]
+    return notebook
+
+
+def points_of(unanswered: set[str]) -> tuple[float, float]:
+    """(score, max score) of a submission that leaves `unanswered` as stubs, from the source's cell metadata:
+    each answer cell's points are those of the test cells that follow it."""
+    cells = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4).cells
+    score = most = 0.0
+    answer = None
+    for cell in cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answer = meta["grade_id"]
+        elif meta.get("grade"):
+            most += meta["points"]
+            score += 0.0 if answer in unanswered else meta["points"]
+    return score, most
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    """The whole sequence, run once; returns what each step left, for the tests below."""
+    top = tmp_path_factory.mktemp("class")
+    exchange = top / "exchange"  # missing: nbgrader_config.py creates it, as for a fresh clone
+    course = top / "instructor" / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "solutions" / LESSON, course / "solutions" / LESSON)
+    shutil.copytree(REPO / "lessons" / LESSON, course / "lessons" / LESSON)
+    instructor = account(top / "instructor" / "home", exchange)
+    learners = {}
+    for name in sorted({name for name, _ in SUBMISSIONS}):
+        clone = top / name / "course"
+        clone.mkdir(parents=True)
+        shutil.copy(REPO / "nbgrader_config.py", clone)
+        learners[name] = (clone, account(top / name / "home", exchange))
+
+    started = time.monotonic()
+    nbgrader(course, instructor, "release_assignment", LESSON)
+    for clone, env in learners.values():
+        nbgrader(clone, env, "fetch_assignment", LESSON)
+    fetched = {name: clone / "fetched" / LESSON / f"{LESSON}.ipynb" for name, (clone, _) in learners.items()}
+    fetched_bytes = {name: path.read_bytes() for name, path in fetched.items()}
+    submitted_at = {}
+    for name, unanswered in SUBMISSIONS:
+        clone, env = learners[name]
+        nbformat.write(answered(nbformat.read(fetched[name], as_version=4), unanswered), fetched[name])
+        log = nbgrader(clone, env, "submit", LESSON, "--student", name)
+        submitted_at.setdefault(name, []).append(re.search(rf"Submitted as: cnn-course {LESSON} (.+)$", log,
+                                                           flags=re.MULTILINE)[1])
+    nbgrader(course, instructor, "collect", LESSON)
+    graded = cli(course, "grade", str(course / "grading" / "submitted"), "--json", env=instructor)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    feedback = cli(course, "feedback", LESSON, env=instructor)
+    assert feedback.returncode == 0, feedback.stderr
+    nbgrader(course, instructor, "release_feedback", LESSON)
+    for name, (clone, env) in learners.items():
+        nbgrader(clone, env, "fetch_feedback", LESSON, "--student", name)
+    exported = cli(course, "export", env=instructor)
+    assert exported.returncode == 0, exported.stderr
+    print(f"\nthe round trip (release to export, 2 learners, 3 submissions): {time.monotonic() - started:.0f} s")
+    return {"course": course, "learners": learners, "fetched": fetched_bytes, "submitted_at": submitted_at,
+            "grades": [json.loads(line) for line in graded.stdout.splitlines()]}
+
+
+@pytest.mark.slow
+def test_learners_fetch_the_released_lesson(term):
+    released = (REPO / "lessons" / LESSON / f"{LESSON}.ipynb").read_bytes()
+    assert term["fetched"] == {name: released for name in term["learners"]}
+
+
+@pytest.mark.slow
+def test_collect_keeps_each_learners_latest_submission(term):
+    submitted = term["course"] / "grading" / "submitted"
+    assert sorted(path.name for path in submitted.iterdir()) == sorted(term["learners"])
+    for name, times in term["submitted_at"].items():
+        assert (submitted / name / LESSON / "timestamp.txt").read_text() == times[-1]
+
+
+@pytest.mark.slow
+def test_grade_scores_each_learner_on_the_latest_submission(term):
+    latest = dict(SUBMISSIONS)  # the last submission of each learner
+    assert {entry["student"]: (entry["score"], entry["max_score"]) for entry in term["grades"]} == {
+        name: points_of(unanswered) for name, unanswered in latest.items()}
+    failed = {entry["student"]: [e["name"] for e in entry["exercises"] if not e["passed"]] for entry in term["grades"]}
+    assert failed == {name: sorted(unanswered) for name, unanswered in latest.items()}
+
+
+@pytest.mark.slow
+def test_each_learner_fetches_their_own_feedback_with_their_score(term):
+    latest = dict(SUBMISSIONS)
+    for name, (clone, _) in term["learners"].items():
+        folders = list((clone / "fetched" / LESSON / "feedback").iterdir())
+        # feedback exists for the collected submission only: the latest one
+        assert [folder.name for folder in folders] == [term["submitted_at"][name][-1]]
+        page = (folders[0] / f"{LESSON}.html").read_text()
+        shown = re.search(rf"{LESSON} \(Score: ([\d.]+) / ([\d.]+)\)", page)
+        assert shown, f"{name}'s feedback page shows no score"
+        assert (float(shown[1]), float(shown[2])) == points_of(latest[name])
+
+
+@pytest.mark.slow
+def test_export_has_one_row_per_learner_with_their_total(term):
+    with open(term["course"] / "grading" / "grades.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    latest = dict(SUBMISSIONS)
+    assert {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in rows} == {
+        name: points_of(unanswered) for name, unanswered in latest.items()}
