@@ -39,9 +39,11 @@ GRADING.mkdir(parents=True, exist_ok=True)
 # The grading protections live in the repository's autograde package; make it importable even where the
 # course was not pip-installed (a JupyterLab started from the repository root).
 try:
+    import autograde.policy as policy
     import autograde.preprocessors as guards
 except ImportError:
     sys.path.insert(0, str(ROOT))
+    import autograde.policy as policy
     import autograde.preprocessors as guards
 
 c.CourseDirectory.root = str(ROOT)
@@ -74,17 +76,18 @@ FETCHED.mkdir(parents=True, exist_ok=True)
 c.Exchange.assignment_dir = str(FETCHED)
 
 # Learners keep their work in lessons/NN_name/NN_name.ipynb; the stub an answer cell starts with.
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.code_stub = {"python": policy.ANSWER_STUB}
 
 # Per cell. Graded cells finish in seconds, but lessons also train small models (the smoke profile while
 # grading), and a laptop CPU may be several times slower than CI.
 c.Execute.timeout = int(os.environ.get("CNN_COURSE_CELL_TIMEOUT") or 120)
 
-# Autograde = nbgrader's own pipeline with three of our preprocessors (see autograde/preprocessors.py):
-# NormalizeSubmission repairs the nbgrader metadata a learner may have edited or deleted before nbgrader's
-# checks read it; GuardedExecute runs the notebook in a sandboxed kernel, skips answer cells that the static
-# scan flags and regrades around a cell that kills or hangs the kernel.
-c.OverwriteCells.add_missing_cells = True
+# Autograde = nbgrader's own pipeline with our preprocessors (see autograde/preprocessors.py):
+# NormalizeSubmission repairs the nbgrader metadata a learner may have edited and puts deleted test cells
+# back, before nbgrader's checks read them; GuardedExecute runs the notebook in a kernel sandboxed by
+# bubblewrap, skips answer cells that the static scan flags and regrades around a cell that kills or hangs
+# the kernel. Where bubblewrap cannot run, it refuses to grade unless told otherwise:
+#     c.GuardedExecute.allow_unsandboxed = True   (or `nbgrader autograde --GuardedExecute.allow_unsandboxed=True`)
 c.Autograde.sanitize_preprocessors = [
     nbgrader_steps.ClearOutput,
     guards.NormalizeSubmission,

@@ -3,7 +3,7 @@
 Learners:     autograde check lessons/01_lenet5/01_lenet5.ipynb [--json]
               autograde status
 Instructors:  autograde release [--check] [ASSIGNMENT ...]
-              autograde grade DIR [--assignment A] [--force] [--json]
+              autograde grade DIR [--assignment A] [--force] [--json] [--allow-unsandboxed]
               autograde export [--to grades.csv]
               autograde feedback [ASSIGNMENT ...]
 """
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--assignment", action="append", default=[], help="only this assignment (repeatable)")
     grade.add_argument("--force", action="store_true", help="regrade submissions graded before")
     grade.add_argument("--json", action="store_true", help="print the results as JSON, one object per line")
+    grade.add_argument("--allow-unsandboxed", action="store_true",
+                       help="where bubblewrap cannot run, grade with the in-kernel guards alone instead of refusing")
     export = commands.add_parser("export", help="write the gradebook's grades as CSV")
     export.add_argument("--to", help="the CSV file (default: grading/grades.csv)")
     feedback = commands.add_parser("feedback", help="write HTML feedback for every autograded submission")
@@ -47,16 +49,25 @@ def _parser() -> argparse.ArgumentParser:
 def run(args) -> int:
     # Imported here so that `autograde --help` and input errors answer without loading nbgrader.
     from . import instructor, learner
+    from .preprocessors import sandbox_unavailable
     from .runner import quiet_nbgrader
 
     quiet_nbgrader()
     course = Course(args.course)
+    if args.command in ("check", "grade"):
+        unsandboxed = sandbox_unavailable(course.config.GuardedExecute.get("bubblewrap", "bwrap"))
+        if unsandboxed and args.command == "grade" and not args.allow_unsandboxed:
+            raise CourseError(f"{unsandboxed}; grading kernels run in bubblewrap: install it, or grade with the "
+                              "in-kernel guards alone with --allow-unsandboxed")
+        # A learner's check runs either way, and says which.
+        course.config.GuardedExecute.allow_unsandboxed = True
     if args.command == "check":
         result, feedback_page = learner.check(course, args.notebook)
         if args.json:
-            print(result.to_json())
+            print(json.dumps({**json.loads(result.to_json()), "sandbox": "none" if unsandboxed else "bubblewrap"}))
         else:
-            print(f"{result.notebook}\n{result.table()}\nfeedback: {feedback_page}")
+            sandbox = f"none, only the in-kernel guards ran ({unsandboxed})" if unsandboxed else "bubblewrap"
+            print(f"{result.notebook}\n{result.table()}\nfeedback: {feedback_page}\nsandbox: {sandbox}")
     elif args.command == "status":
         print(learner.status(course))
     elif args.command == "release" and args.check:
@@ -71,6 +82,8 @@ def run(args) -> int:
             print(f"released {path}")
     elif args.command == "grade":
         results = instructor.grade(course, args.directory, args.assignment, args.force)
+        if unsandboxed:
+            print(f"autograde: graded without a sandboxed kernel ({unsandboxed})", file=sys.stderr)
         if args.json:
             print("\n".join(json.dumps(entry) for entry in results))
         else:

@@ -142,6 +142,17 @@ def _default_root() -> Path:
     return here if (here / CONFIG_FILE).is_file() else PACKAGE_ROOT
 
 
+def kernel_readable(course_root: Path) -> list[str]:
+    """What a sandboxed grading kernel reads from the course besides Python: the packages it imports and the
+    datasets (utils.data reads $CNN_COURSE_DATA and $CNN_COURSE_CACHE, by default the data/ folder beside
+    utils/). Nothing else of the course, solutions/ and grading/ least of all."""
+    roots = dict.fromkeys([Path(course_root).resolve(), PACKAGE_ROOT])
+    folders = [root / name for root in roots for name in ("utils", "autograde", "data")]
+    folders += [Path(os.environ[name]).expanduser() for name in ("CNN_COURSE_DATA", "CNN_COURSE_CACHE")
+                if os.environ.get(name)]
+    return [str(folder) for folder in folders if folder.is_dir()]
+
+
 def kernel_pythonpath(course_root: Path) -> str:
     """PYTHONPATH for grading kernels: the course (for `utils`) and this package, before anything else."""
     inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]

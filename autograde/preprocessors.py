@@ -5,17 +5,22 @@ Every cell that claims a grade_id of the source notebook gets exactly the source
 included: nbclient skips a cell tagged skip-execution, which would give a test cell full marks); every
 other claim (unknown, duplicated or malformed nbgrader metadata) is removed, so nbgrader's DeduplicateIds
 and CheckCellMetadata cannot crash on it; graded and locked cells that were deleted are put back where
-the source has them. nbgrader's OverwriteCells then restores their content from the gradebook.
+the source has them. nbgrader's OverwriteCells then restores their content from the gradebook. (nbgrader's
+own OverwriteCells.add_missing_cells restores graded cells only, and fails with a KeyError when the cell
+before a deleted one is a locked cell, as in most lessons: it stays off.)
 
-GuardedExecute (replaces nbgrader's Execute): runs the notebook in a kernel prepared by
-autograde.sandbox, with a scrubbed environment; does not run the cells the static scan flags (their
-exercise's tests score zero, saying why); and when a cell kills the kernel (os._exit, a crash, the
-out-of-memory killer) or ignores the interrupt sent at the time limit, grades the notebook again in a
-fresh kernel without that cell, so that only its exercise loses points. After a test times out, the
-later tests of the same exercise are not run. The kernel's whole process group is killed at the end.
+GuardedExecute (replaces nbgrader's Execute): runs the notebook in a kernel sandboxed by bubblewrap where it
+can run (autograde/bubblewrap.py) and prepared by autograde.kernel_guard in every mode, with a scrubbed
+environment; does not run the cells the static scan flags (their exercise's tests score zero, saying why);
+and when a cell kills the kernel (os._exit, a crash, the out-of-memory killer) or ignores the interrupt
+sent at the time limit, grades the notebook again in a fresh kernel without that cell, so that only its
+exercise loses points. After a test times out, the later tests of the same exercise are not run. The
+kernel's whole process group is killed at the end. Where bubblewrap cannot run it refuses to grade, unless
+allow_unsandboxed is set (`autograde check` sets it, and says which mode ran).
 """
 
 import copy
+import functools
 import os
 import re
 import shutil
@@ -24,6 +29,7 @@ import tempfile
 import time
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -31,9 +37,10 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Dict, Enum, Integer, Unicode, default
+from traitlets import Bool, Dict, Enum, Integer, Unicode, default
 
-from .course import CourseSettings, kernel_pythonpath, nbgrader_meta
+from . import bubblewrap
+from .course import CourseSettings, kernel_pythonpath, kernel_readable, nbgrader_meta
 from .plan import GradingPlan
 
 # Environment variables a grading kernel must not see (the gradebook's URL may hold a password).
@@ -114,9 +121,36 @@ class NormalizeSubmission(NbGraderPreprocessor):
         return nb, resources
 
 
+class SandboxUnavailable(RuntimeError):
+    """Grading kernels must run in bubblewrap, and it cannot run here."""
+
+
+def sandbox_unavailable(executable: str) -> str | None:
+    """Why grading kernels cannot run in bubblewrap with this setting of GuardedExecute.bubblewrap (None: they can)."""
+    if not executable:
+        return "bubblewrap is turned off (GuardedExecute.bubblewrap is empty)"
+    return bubblewrap.unavailable_reason(executable)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts its kernel behind a command prefix: bubblewrap's, when `sandbox` is set."""
+
+    sandbox = None  # kernel's Python executable -> the command to put in front of the kernel's
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        command = super().format_kernel_cmd(extra_arguments)
+        return command if self.sandbox is None else self.sandbox(command[0]) + command
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute in a sandboxed kernel, with static flags, crash isolation and no stray processes."""
 
+    bubblewrap = Unicode(
+        "bwrap", help="The bubblewrap command that sandboxes grading kernels (Linux); empty: do not use it."
+    ).tag(config=True)
+    allow_unsandboxed = Bool(
+        False, help="Where bubblewrap cannot run, grade with the in-kernel guards alone instead of refusing."
+    ).tag(config=True)
     memory_limit_mb = Integer(
         0, help="Memory a grading kernel may allocate (RLIMIT_DATA), in MiB; 0: half of this machine's memory."
     ).tag(config=True)
@@ -135,10 +169,19 @@ class GuardedExecute(Execute):
         message = f"the cell ran longer than the {self.timeout} s limit (an endless loop?) and was interrupted"
         return {"ename": "CellTimeoutError", "evalue": message, "traceback": [f"CellTimeoutError: {message}"]}
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
     def preprocess(self, nb, resources=None, km=None):
+        unavailable = sandbox_unavailable(self.bubblewrap)
+        if unavailable and not self.allow_unsandboxed:
+            raise SandboxUnavailable(f"{unavailable}; grading kernels run in bubblewrap (set "
+                                     "GuardedExecute.allow_unsandboxed to grade with the in-kernel guards alone)")
+        self._sandboxed = unavailable is None
         plan = GradingPlan.for_submission(nb, _source_notebook(self, resources))
         plan.scan(nb)
-        self._plan, self._sandbox = plan, self._sandbox_settings(resources)
+        self._plan, self._guard = plan, self._guard_settings(resources)
         pristine = copy.deepcopy(nb)
         for _ in range(len(nb.cells) + 1):
             attempt = copy.deepcopy(pristine)
@@ -194,16 +237,26 @@ class GuardedExecute(Execute):
                 return None
         return super().output(outs, msg, display_id, cell_index)
 
-    # ---- the kernel: scrubbed environment, sandbox installed before any cell, process group killed ----
+    # ---- the kernel: sandboxed, scrubbed environment, guard installed before any cell, process group killed ----
 
     def create_kernel_manager(self):
         manager = super().create_kernel_manager()
         # Unix sockets in a private folder instead of TCP ports: no other user of the machine can reach the
-        # grading kernel (and the kernel does not warn about unencrypted TCP on stderr).
+        # grading kernel (and the kernel does not warn about unencrypted TCP on stderr); in the sandbox, which
+        # has no network, they are the only way to talk to the kernel. The connection file goes there too.
         if os.name == "posix":
             self._socket_dir = tempfile.mkdtemp(prefix="autograde-")
             manager.transport = "ipc"
             manager.ip = os.path.join(self._socket_dir, "kernel")
+            manager.connection_file = os.path.join(self._socket_dir, "kernel.json")
+        if self._sandboxed:
+            manager.sandbox = functools.partial(
+                bubblewrap.command, readable=kernel_readable(_coursedir(self).root),
+                writable=[self._guard["allowed"][0], self._socket_dir], hidden=self._guard["protected"],
+                executable=self.bubblewrap)
+            # A SIGINT to the kernel's process group would reach bubblewrap too and end the sandbox: ask the
+            # kernel to interrupt itself instead (ipykernel's interrupt_request).
+            manager.kernel_spec.interrupt_mode = "message"
         return manager
 
     async def async_start_new_kernel(self, **kwargs):
@@ -215,7 +268,7 @@ class GuardedExecute(Execute):
 
     async def async_start_new_kernel_client(self):
         client = await super().async_start_new_kernel_client()
-        code = f"import autograde.sandbox\nautograde.sandbox.install({self._sandbox!r})\ndel autograde"
+        code = f"import autograde.kernel_guard\nautograde.kernel_guard.install({self._guard!r})\ndel autograde"
         msg_id = client.execute(code, silent=True, store_history=False)
         # Not the per-cell timeout: importing torch on a busy machine may take longer than a cell may.
         deadline = time.monotonic() + max(self.startup_timeout, 120)
@@ -243,7 +296,8 @@ class GuardedExecute(Execute):
         )
         return env
 
-    def _sandbox_settings(self, resources) -> dict:
+    def _guard_settings(self, resources) -> dict:
+        """For autograde.kernel_guard.install; its protected paths are also what bubblewrap hides."""
         coursedir = _coursedir(self)
         root = os.path.abspath(coursedir.root)
         protected = [

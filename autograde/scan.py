@@ -10,49 +10,27 @@ A cell is flagged when it
 - reaches the grading machinery (solutions/, the gradebook, nbgrader, autograde, sqlite, subprocesses).
 
 The scan reads the code the kernel will run: IPython syntax (magics, !shell) is first translated the way
-IPython translates it. It is one layer of several; see autograde/sandbox.py and utils/checks.py for the
-checks made while the code runs.
+IPython translates it. It is one layer of several; see autograde/kernel_guard.py and utils/checks.py for the
+checks made while the code runs, and autograde/policy.py for the lists it applies.
 """
 
 import ast
 import re
 import symtable
+import sys
 from dataclasses import dataclass
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-REFERENCE_PACKAGES = ("utils.models", "torchvision.models", "timm")
-# Packages whose only use in an answer would be to reach around the grading. Plain computing (torch,
-# numpy, math, collections, itertools, functools...) is unaffected.
-FORBIDDEN_PACKAGES = {
-    "importlib": "imports modules by computed names",
-    "imp": "imports modules by computed names",
-    "builtins": "can replace Python's built-in functions",
-    "ctypes": "can rewrite the interpreter's memory",
-    "gc": "can reach any object, including the checks' originals",
-    "inspect": "can read the tests' variables from their frames",
-    "IPython": "can hook into the kernel",
-    "ipykernel": "can hook into the kernel",
-    "subprocess": "starts other programs",
-    "multiprocessing": "starts other processes",
-    "threading": "runs code in the background while the tests run",
-    "_thread": "runs code in the background while the tests run",
-    "signal": "can intercept the grader's signals",
-    "pty": "starts other programs",
-    "sqlite3": "can open the gradebook",
-    "sqlalchemy": "can open the gradebook",
-    "nbgrader": "is the grader",
-    "autograde": "is the grader",
-    "unittest.mock": "patches other modules",
-    "marshal": "builds code objects",
-    "runpy": "runs other files",
-    "code": "runs code from strings",
-    "codeop": "compiles code from strings",
-    "pickle": "can run arbitrary code when loading",
-    "shutil": "copies and deletes files",
-    "socket": "opens network connections",
-    "resource": "changes the kernel's resource limits",
-}
+from .policy import (
+    FORBIDDEN_PACKAGES,
+    PROTECTED_BUILTINS,
+    PROTECTED_NAMES,
+    PROTECTED_PACKAGES,
+    REFERENCE_PACKAGES,
+    REFUSED_EVENTS,
+)
+
 # Built-in names whose only use in an answer would be to reach around the grading.
 FORBIDDEN_NAMES = {
     "__import__": "imports modules by computed names",
@@ -84,7 +62,6 @@ FORBIDDEN_ATTRIBUTES = {
     "gi_frame": "reads other frames",
     "settrace": "traces the tests while they run",
     "setprofile": "traces the tests while they run",
-    "addaudithook": "hooks into the interpreter",
     "modules": None,  # only on sys: see _forbidden_attribute
     "meta_path": "changes how imports are resolved",
     "path_hooks": "changes how imports are resolved",
@@ -101,9 +78,6 @@ FORBIDDEN_ATTRIBUTES = {
     "__torch_dispatch__": "overrides every torch operation",
     "TorchFunctionMode": "overrides every torch function",
     "TorchDispatchMode": "overrides every torch operation",
-    "fork": "starts other processes",
-    "forkpty": "starts other processes",
-    "system": "starts other programs",
     "popen": "starts other programs",
     "kill": "sends signals to other processes",
     "killpg": "sends signals to other processes",
@@ -114,19 +88,16 @@ for _prefix in ("register_module_forward", "register_module_backward", "register
                 "register_module_parameter_registration"):
     FORBIDDEN_ATTRIBUTES[_prefix + "_hook"] = "registers a hook that changes every torch module"
     FORBIDDEN_ATTRIBUTES[_prefix + "_pre_hook"] = "registers a hook that changes every torch module"
+# The os and sys functions behind the audit events the kernel guard refuses (os.system, os.execv,
+# os.posix_spawn, sys.addaudithook...): the scan names them before the notebook runs.
+REFUSED_FUNCTIONS = {}
+for _event, _reason in REFUSED_EVENTS.items():
+    _module, _, _prefix = _event.partition(".")
+    if _module in ("os", "sys"):  # the event os.exec stands for execv, execve...; os.spawn for spawnv, spawnl...
+        REFUSED_FUNCTIONS.update({name: _reason for name in dir(sys.modules[_module]) if name.startswith(_prefix)})
 # Submodules of torch that only tampering needs.
 FORBIDDEN_TORCH_PARTS = {"library": "overrides torch operators", "overrides": "overrides torch functions",
                          "_C": "reaches torch's internals", "_dynamo": "reaches torch's internals"}
-# Names the tests rely on, with what they must stand for: rebinding them would change what the tests call.
-# GradingPlan adds each lesson's own (the names its cells bind and its tests read, e.g. get_model).
-PROTECTED_NAMES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "np": "numpy", "math": "math",
-                   "checks": "utils.checks", "utils": "utils", "builtins": "builtins"}
-PROTECTED_BUILTINS = {
-    "isinstance", "issubclass", "type", "len", "bool", "float", "int", "str", "repr", "hasattr", "getattr",
-    "print", "AssertionError", "Exception", "callable", "object", "super", "abs", "all", "any", "round",
-}
-# Packages whose attributes an answer must not assign: the checks, and what the checks compute with.
-PATCHABLE_PACKAGES = ("torch", "numpy", "math", "builtins", "utils", "torchvision", "timm", "IPython", "sys", "os")
 SAFE_MAGICS = {"time", "timeit", "matplotlib"}
 # Settings an answer may change: they tune torch, they do not replace what the tests call.
 SETTINGS = ("torch.backends",)
@@ -259,6 +230,8 @@ class _Scanner(ast.NodeVisitor):
             why = "changes another object's attributes behind its back"
         if why:
             self.flag(node, f"uses .{name}, which {why}")
+        if name in REFUSED_FUNCTIONS:
+            self.flag(node, f"uses .{name}: {REFUSED_FUNCTIONS[name]} is not allowed while grading")
         resolved = self.resolve(node)
         if resolved:
             self.check_module(node, resolved)
@@ -299,7 +272,7 @@ class _Scanner(ast.NodeVisitor):
         attribute = node.args[1] if len(node.args) > 1 else None
         literal = attribute.value if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str) else None
         if function in ("setattr", "delattr"):
-            if resolved and resolved.split(".")[0] in PATCHABLE_PACKAGES or literal and literal.startswith("__"):
+            if resolved and resolved.split(".")[0] in PROTECTED_PACKAGES or literal and literal.startswith("__"):
                 self.flag(node, f"calls {function}() on {resolved or 'a dunder attribute'}, which changes "
                                 "code the tests rely on (monkeypatching)")
             elif not plain_target:
@@ -308,7 +281,7 @@ class _Scanner(ast.NodeVisitor):
         if literal is not None:
             if resolved:
                 self.check_module(node, f"{resolved}.{literal}")
-            if literal in FORBIDDEN_ATTRIBUTES or literal in ("models", "__dict__", "__setattr__"):
+            if literal in {*FORBIDDEN_ATTRIBUTES, *REFUSED_FUNCTIONS, "models", "__dict__", "__setattr__"}:
                 self.flag(node, f"reads the attribute {literal!r} indirectly")
         elif resolved or not plain_target:
             self.flag(node, f"calls {function}() with a computed attribute name on "
@@ -325,7 +298,7 @@ class _Scanner(ast.NodeVisitor):
     def check_target(self, node, target):
         if isinstance(target, ast.Attribute):
             resolved = self.resolve(target.value)
-            if resolved and resolved.split(".")[0] in PATCHABLE_PACKAGES and not resolved.startswith(SETTINGS):
+            if resolved and resolved.split(".")[0] in PROTECTED_PACKAGES and not resolved.startswith(SETTINGS):
                 self.flag(node, f"assigns {resolved}.{target.attr}, which changes code the tests rely on "
                                 "(monkeypatching)")
             elif target.attr.startswith("__") and target.attr.endswith("__") and not (
@@ -343,7 +316,7 @@ class _Scanner(ast.NodeVisitor):
             self.check_target(node, target.value)
         elif isinstance(target, ast.Subscript):
             resolved = self.resolve(target.value)
-            if resolved and resolved.split(".")[0] in PATCHABLE_PACKAGES:
+            if resolved and resolved.split(".")[0] in PROTECTED_PACKAGES:
                 self.flag(node, f"changes an entry of {resolved}, which the tests rely on")
 
     def check_binding(self, node, name, imported=None):

@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from torch.distributed import TCPStore
 
 from autograde.__main__ import main
 
@@ -46,14 +47,22 @@ EXPECTED = {
     "patch_builtins": ((3, 0, 2), ("tiny_net", "imports builtins")),
     "input_transformer": ((3, 0, 2), ("tiny_net", "input transformer")),
     "rigged_eq": ((0, 3, 2), ("conv_output_size", "subclass of int")),
-    "read_solutions": ((3, 3, 0), ("standardize", "off limits while grading")),
+    "read_solutions": ((3, 3, 0), ("standardize", "No such file or directory")),  # the sandbox shows none
     "os_exit": ((3, 0, 2), ("tiny_net", "made the kernel die")),
     "segfault": ((0, 3, 2), ("conv_output_size", "made the kernel die")),
     "memory": ((3, 3, 0), ("standardize", "can't allocate memory")),
     "loop": ((0, 3, 2), ("conv_output_size", "ran longer than the 8 s limit")),
     "stubborn_loop": ((3, 3, 0), ("standardize", "did not stop when interrupted")),
     "spawn": ((3, 0, 2), ("tiny_net", "starting a program is not allowed")),
+    # Beyond the in-kernel guards' sight (native code, plain writes): only the sandbox stops these, and each
+    # is right only if its escape worked (test_without_a_sandbox_... shows that they work without one).
+    "native_read_solutions": ((3, 3, 0), ("standardize", "values differ")),
+    "native_read_gradebook": ((0, 3, 2), ("conv_output_size", "expected 28, got 0")),
+    "native_spawn": ((3, 0, 2), ("tiny_net", "expected 690 parameters, found 658")),
+    "write_outside": ((0, 3, 2), ("conv_output_size", "expected 28, got 0")),
+    "native_network": ((3, 3, 0), ("standardize", "values differ")),
 }
+ESCAPES = [name for name in EXPECTED if name.startswith("native_") or name == "write_outside"]
 
 
 # ---- building submissions ----
@@ -119,25 +128,37 @@ def marker():
 
 
 @pytest.fixture(scope="module")
-def grading_env(marker):
+def store():
+    """A server on this machine (torch's TCP key-value store) that the native_network variant tries to reach."""
+    server = TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    server.set("unlock", "yes")
+    return server
+
+
+@pytest.fixture(scope="module")
+def grading_env(marker, store):
     """The environment of every command: short timeouts, a memory cap, and a marker to find leftovers by."""
     ours = ("CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB")
     env = {name: value for name, value in os.environ.items() if name not in ours}
     env.update(CNN_COURSE_CELL_TIMEOUT=str(CELL_TIMEOUT), CNN_COURSE_KERNEL_MEMORY_MB="2048",
-               AUTOGRADE_TEST_MARKER=marker)
+               AUTOGRADE_TEST_MARKER=marker, AUTOGRADE_TEST_STORE_PORT=str(store.port))
     return env
+
+
+def make_course(root: Path, env) -> Path:
+    """A course with one assignment, the fixture, released with `autograde release`."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(FIXTURES / f"{ASSIGNMENT}.ipynb", root / "solutions" / ASSIGNMENT)
+    done = cli(root, "release", env=env)
+    assert done.returncode == 0, done.stderr
+    return root
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, grading_env):
-    """A course with one assignment, the fixture, released with `autograde release`."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(FIXTURES / f"{ASSIGNMENT}.ipynb", root / "solutions" / ASSIGNMENT)
-    done = cli(root, "release", env=grading_env)
-    assert done.returncode == 0, done.stderr
-    return root
+    return make_course(tmp_path_factory.mktemp("course"), grading_env)
 
 
 @pytest.fixture(scope="module")
@@ -147,14 +168,20 @@ def notebooks(course):
     return release, source
 
 
-@pytest.fixture(scope="module")
-def graded(course, notebooks, grading_env):
-    """Every variant, submitted in nbgrader's layout and graded in one `autograde grade` run."""
+def submit(course: Path, notebooks, variants) -> Path:
+    """Each variant as a submission in nbgrader's layout; returns the submitted/ folder."""
     submitted = course / "grading" / "submitted"
-    for variant in EXPECTED:
+    for variant in variants:
         folder = submitted / variant / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(build_submission(*notebooks, variant), folder / f"{ASSIGNMENT}.ipynb")
+    return submitted
+
+
+@pytest.fixture(scope="module")
+def graded(course, notebooks, grading_env):
+    """Every variant, submitted in nbgrader's layout and graded in one `autograde grade` run."""
+    submitted = submit(course, notebooks, EXPECTED)
     started = time.monotonic()
     done = cli(course, "grade", str(submitted), "--json", env=grading_env)
     elapsed = time.monotonic() - started
@@ -196,6 +223,55 @@ def test_a_misbehaving_exercise_costs_only_itself_and_says_why(graded, variant):
     assert not exercises[zeroed]["passed"]
     assert words in exercises[zeroed]["message"]
     assert all(exercises[name]["passed"] for name in EXERCISES if name != zeroed)
+
+
+@pytest.mark.slow
+def test_sandboxed_escapes_change_nothing_outside(course, graded, store):
+    """What the escapes tried (see ESCAPES; their scores are checked above) left no trace on this machine."""
+    assert not (course / "planted.txt").exists()
+    assert not store.check(["reached"])
+    assert not list(course.glob("grading/autograded/native_spawn/*/copied.txt"))
+
+
+@pytest.mark.slow
+def test_nbgraders_own_autograde_runs_in_the_sandbox_too(course, graded, grading_env):
+    """`nbgrader autograde` (what the formgrader's button runs) reads nbgrader_config.py: same sandbox."""
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "nbgrader"), "autograde", ASSIGNMENT,
+                           "--student", "native_read_gradebook", "--force"], cwd=course, env=grading_env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert gradebook_points(course, "native_read_gradebook") == {"conv_output_size": 0.0, "tiny_net": 3.0,
+                                                                 "standardize": 2.0}
+
+
+@pytest.mark.slow
+def test_without_a_sandbox_grade_refuses_unless_allowed_and_the_escapes_work(tmp_path, notebooks, grading_env,
+                                                                              store):
+    """Where bubblewrap is missing (here: not on PATH), `grade` refuses in one line; with --allow-unsandboxed it
+    grades with the in-kernel guards alone, which the escapes get past (so the tests above can fail); `check`
+    says which mode ran."""
+    env = {**grading_env, "PATH": os.path.dirname(sys.executable)}  # no bwrap
+    course = make_course(tmp_path / "course", env)
+    submitted = submit(course, notebooks, [*ESCAPES, "read_solutions", "wrong"])
+    refused = cli(course, "grade", str(submitted), env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("autograde: bubblewrap (bwrap) is not installed") and "--allow-unsandboxed" \
+        in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    done = cli(course, "grade", str(submitted), "--json", "--allow-unsandboxed", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "graded without a sandboxed kernel" in done.stderr
+    scores = {entry["student"]: entry["score"] for entry in map(json.loads, done.stdout.splitlines())}
+    assert scores == {**dict.fromkeys(ESCAPES, 8.0), "read_solutions": 6.0, "wrong": 2.0}
+    read_solutions = next(entry for entry in map(json.loads, done.stdout.splitlines())
+                          if entry["student"] == "read_solutions")
+    assert "off limits while grading" in read_solutions["exercises"][2]["message"]  # the in-kernel guard's word
+    assert (course / "planted.txt").exists() and store.check(["reached"])
+    store.delete_key("reached")
+
+    checked = cli(course, "check", str(submitted / "wrong" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert re.search(r"^sandbox: none, only the in-kernel guards ran \(bubblewrap \(bwrap\) is not installed",
+                     checked.stdout, flags=re.MULTILINE), checked.stdout
 
 
 @pytest.mark.slow
@@ -303,7 +379,8 @@ def test_check_json_reports_each_exercise_and_leaves_the_notebook_alone(course, 
     done = cli(course, "check", str(notebook), "--json", env=grading_env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"notebook", "score", "max_score", "exercises"}
+    assert set(result) == {"notebook", "score", "max_score", "exercises", "sandbox"}
+    assert result["sandbox"] == "bubblewrap"
     assert (result["score"], result["max_score"]) == (2.0, 8.0)
     assert [set(exercise) for exercise in result["exercises"]] == [
         {"name", "points", "max_points", "passed", "message"}] * 3

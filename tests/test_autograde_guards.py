@@ -1,11 +1,16 @@
 """The grading protections one by one, without nbgrader: the static scan, the checks' type and tamper
-guards, and the kernel sandbox (in a subprocess: an audit hook cannot be removed once installed)."""
+guards, the in-kernel guard (in a subprocess: an audit hook cannot be removed once installed) and the
+bubblewrap sandbox."""
 
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -17,7 +22,10 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from autograde import bubblewrap
+from autograde.course import kernel_readable
 from autograde.plan import GradingPlan
+from autograde.policy import REFUSED_EVENTS
 from autograde.scan import scan_cell
 from utils import checks
 
@@ -81,7 +89,8 @@ FLAGGED = {
     "import sqlite3": "imports sqlite3",
     "path = 'gradebook.db'": "a file of the grader",
     "import sys\nsys.modules['utils.checks'] = None": "sys.modules",
-    "import os\nos.system('sleep 100 &')": "starts other programs",
+    "import os\nos.system('sleep 100 &')": "starting a program is not allowed",
+    "import os\nos.posix_spawn('/bin/true', ['true'], {})": "starting a program is not allowed",
     "import subprocess": "imports subprocess",
     "getattr([os][0], 'fo' + 'rk')()": "computed attribute name",
 }
@@ -129,6 +138,20 @@ def test_scan_flags_ways_around_the_grading(code):
 @pytest.mark.parametrize("code", FINE)
 def test_scan_leaves_ordinary_answers_alone(code):
     assert scan_cell(code) == []
+
+
+@pytest.mark.parametrize("event", list(REFUSED_EVENTS))
+def test_the_scan_flags_what_the_kernel_guard_refuses(event):
+    """One policy: each refused audit event's module, or each function behind it, is flagged before it runs."""
+    module, _, function = event.partition(".")
+    if module not in ("os", "sys"):
+        assert scan_cell(f"import {module}"), module
+        return
+    functions = [name for name in dir(sys.modules[module]) if name.startswith(function)]
+    assert functions, event
+    for name in functions:
+        assert any(REFUSED_EVENTS[event] in finding.reason
+                   for finding in scan_cell(f"import {module}\n{module}.{name}()")), name
 
 
 def test_scan_reports_the_line():
@@ -362,16 +385,29 @@ def test_checks_refuse_to_grade_after_tampering(monkeypatch):
     checks.check_value(1, 1, "x")  # everything restored: grading works again
 
 
-# ---- the kernel sandbox ----
+def test_every_public_check_runs_through_the_tamper_guard(monkeypatch):
+    """A check added without @_checked would grade a notebook that replaced what it computes with."""
+    public = {name: value for name, value in vars(checks).items()
+              if callable(value) and not isinstance(value, type) and not name.startswith("_")
+              and getattr(value, "__module__", None) == checks.__name__}
+    not_checks = {"course_helper"}  # marks a utils function as a shortcut; it checks nothing itself
+    assert len(public) - len(not_checks) >= 8, sorted(public)
+    monkeypatch.setattr(torch, "allclose", lambda *args, **kwargs: True)
+    for name in sorted(set(public) - not_checks):
+        with pytest.raises(checks.TamperError, match="torch.allclose was replaced"):
+            public[name]()  # refused before its arguments are even looked at
 
-SANDBOX_PROBE = r"""
+
+# ---- the in-kernel guard ----
+
+GUARD_PROBE = r"""
 import json, os, sys
-import autograde.sandbox as sandbox
+import autograde.kernel_guard as kernel_guard
 from ipykernel.compiler import get_tmp_directory
 
 protected, work = sys.argv[1], sys.argv[2]
 os.chdir(work)
-sandbox.install({"memory_mb": 1500, "file_mb": 10, "protected": [protected], "allowed": [work]})
+kernel_guard.install({"memory_mb": 1500, "file_mb": 10, "protected": [protected], "allowed": [work]})
 import numpy, torch
 
 def attempt(code, as_notebook_cell=True):
@@ -404,13 +440,13 @@ print(json.dumps({
 """
 
 
-def test_sandbox_refuses_what_grading_must_not_allow(tmp_path):
+def test_kernel_guard_refuses_what_grading_must_not_allow(tmp_path):
     protected, work = tmp_path / "solutions", tmp_path / "autograded"
     protected.mkdir()
     work.mkdir()
     (protected / "answer.txt").write_text("42")
     (work / "data.txt").write_text("fine")
-    done = subprocess.run([sys.executable, "-c", SANDBOX_PROBE, str(protected), str(work)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(protected), str(work)], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.splitlines()[-1])
@@ -470,3 +506,127 @@ def test_plan_protects_the_names_the_tests_take_from_the_lesson():
         assert (0 in plan.skip) == flagged, learner_code
         if flagged:
             assert "rebinds the name 'get_model'" in plan.skip[0][1]
+
+
+# ---- the bubblewrap sandbox ----
+
+ESCAPE_PROBE = r"""
+import json, os, socket, sys
+course, home_pid, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except Exception as error:
+        return "failed: " + type(error).__name__
+
+def connect():
+    socket.create_connection(("127.0.0.1", port), timeout=3).close()
+
+def write(path):
+    with open(path, "w") as file:
+        file.write("written by a grading kernel")
+
+print(json.dumps({
+    "read_solutions": attempt(lambda: open(os.path.join(course, "solutions", "99_mini", "99_mini.ipynb")).read()),
+    "read_gradebook": attempt(lambda: open(os.path.join(course, "grading", "gradebook.db"), "rb").read()),
+    "read_other_submission": attempt(lambda: open(os.path.join(course, "grading", "submitted", "bob", "99_mini",
+                                                                "99_mini.ipynb")).read()),
+    "write_course": attempt(lambda: write(os.path.join(course, "planted.txt"))),
+    "write_own_folder": attempt(lambda: write("answer.txt")),
+    "write_tmp": attempt(lambda: write("/tmp/autograde-probe.txt")),
+    "see_grader": attempt(lambda: os.stat(f"/proc/{home_pid}")),
+    "connect": attempt(connect),
+    "course_package": attempt(lambda: __import__("autograde.policy")),
+}))
+"""
+
+
+@pytest.fixture
+def fake_course():
+    """A course's files: an instructor's notebook, a gradebook, two submissions, autograded copies. Not in
+    /tmp, like a real course: the sandbox's private /tmp would hold the folders around a submission in it."""
+    (REPO / "grading").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sandbox-test-", dir=REPO / "grading") as scratch:
+        yield from _fill_course(Path(scratch) / "course")
+
+
+def _fill_course(course):
+    for path in ["solutions/99_mini/99_mini.ipynb", "grading/gradebook.db",
+                 "grading/submitted/bob/99_mini/99_mini.ipynb", "grading/submitted/alice/99_mini/99_mini.ipynb",
+                 "grading/autograded/alice/99_mini/99_mini.ipynb"]:
+        (course / path).parent.mkdir(parents=True, exist_ok=True)
+        (course / path).write_text("BEGIN SOLUTION")
+    yield course
+
+
+def test_bubblewrap_shows_a_kernel_only_its_folder_python_and_the_course(fake_course):
+    """The same escapes, outside bubblewrap (all work: the probe is real) and inside (all fail but the
+    kernel's own folder, its private /tmp and the course's packages)."""
+    assert bubblewrap.unavailable_reason() is None, "the sandbox tests need bubblewrap (./course test installs it)"
+    folder = fake_course / "grading" / "autograded" / "alice" / "99_mini"
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        probe = [sys.executable, "-c", ESCAPE_PROBE, str(fake_course), str(os.getpid()),
+                 str(server.getsockname()[1])]
+        outcomes = {}
+        for sandboxed in (False, True):
+            sandbox = bubblewrap.command(sys.executable, readable=[str(REPO / "autograde")], writable=[str(folder)],
+                                         hidden=[str(fake_course / "solutions"), str(fake_course / "grading")])
+            done = subprocess.run(sandbox + probe if sandboxed else probe, cwd=folder, capture_output=True,
+                                  text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+            assert done.returncode == 0, done.stderr
+            outcomes[sandboxed] = json.loads(done.stdout)
+            (fake_course / "planted.txt").unlink(missing_ok=True)
+    finally:
+        server.close()
+    assert set(outcomes[False].values()) == {"done"}
+    inside = outcomes[True]
+    assert {name: inside.pop(name) for name in ("write_own_folder", "write_tmp", "course_package")} == dict.fromkeys(
+        ("write_own_folder", "write_tmp", "course_package"), "done")
+    assert all(result.startswith("failed") for result in inside.values()), inside
+    assert (folder / "answer.txt").read_text() == "written by a grading kernel"  # the kernel's own work stays
+    assert not (fake_course / "planted.txt").exists()
+
+
+def test_the_sandbox_shows_the_datasets_where_utils_data_reads_them(monkeypatch, tmp_path):
+    from utils.data import cache_dir, data_root
+
+    assert str(data_root()) in kernel_readable(REPO) or not data_root().is_dir()  # the default, if present
+    for variable, folder in (("CNN_COURSE_DATA", tmp_path / "data"), ("CNN_COURSE_CACHE", tmp_path / "cache")):
+        folder.mkdir()
+        monkeypatch.setenv(variable, str(folder))
+    assert {str(data_root()), str(cache_dir())} <= set(kernel_readable(REPO))
+
+
+def test_a_sandboxed_kernel_dies_with_its_grader(tmp_path):
+    """Even when the grader is killed outright (no cleanup), nothing it started in the sandbox lives on."""
+    marker = f"autograde-orphan-{os.getpid()}"
+    sandbox = bubblewrap.command(sys.executable, readable=[], writable=[str(tmp_path)], hidden=[])
+    grader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
+                               f"subprocess.Popen({sandbox + ['/bin/sh', '-c', 'sleep 600 & sleep 600']!r})\n"
+                               "time.sleep(600)"], env={**os.environ, "AUTOGRADE_TEST_MARKER": marker})
+    try:
+        deadline = time.monotonic() + 30
+        while len(_processes_with(marker)) < 4 and time.monotonic() < deadline:  # grader, bwrap (2), sh, sleeps
+            time.sleep(0.2)
+        assert len(_processes_with(marker)) >= 4
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []
+
+
+def _processes_with(marker: str) -> list[str]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(environ.parent.name)
+        except OSError:
+            continue
+    return found

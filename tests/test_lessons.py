@@ -24,6 +24,16 @@ def _released(solution):
     return REPO_ROOT / "lessons" / solution.relative_to(REPO_ROOT / "solutions")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def decoded_datasets():
+    """Grading kernels read the cache of decoded datasets but may not write it (their sandbox): fill it once
+    here, as a run of the lessons does, so that no grading kernel decodes CIFAR-10's images again."""
+    from utils.data import load_dataset
+
+    for split in ("train", "test"):
+        load_dataset("cifar10", split)
+
+
 def _grade(notebook) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "autograde", "check", str(notebook), "--json"],

@@ -32,6 +32,7 @@ the notebook could have replaced:
 
 import builtins
 import contextlib
+import importlib
 import math
 import os
 import sys
@@ -46,8 +47,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 
-# Where the reference implementations live: a learner's model must not come from (or subclass) these.
-REFERENCE_MODULES = ("utils.models", "torchvision.models", "timm")
+from autograde.policy import CHECKED_MODULES, PROTECTED_BUILTINS, REFERENCE_PACKAGES
+
 # Frames of this module are hidden from learners' tracebacks unless a maintainer asks for them.
 FULL_TRACEBACKS_VARIABLE = "CNN_COURSE_FULL_TRACEBACKS"
 _HIDE_FRAMES = os.environ.get(FULL_TRACEBACKS_VARIABLE, "").strip().lower() in ("", "0", "false", "no")
@@ -92,12 +93,7 @@ _NUMPY_INTS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.ui
 _NUMPY_FLOATS = (np.float16, np.float32, np.float64)
 
 # What the snapshot watches: the namespaces a patch would have to touch to fool a check.
-_WATCHED_MODULES = [builtins, math, torch, torch.nn, torch.nn.functional, torch.nn.init, np]
-_WATCHED_BUILTINS = (
-    "isinstance issubclass type len abs all any sum min max round float int bool str repr getattr setattr "
-    "hasattr print range zip enumerate iter next sorted list tuple dict set object super id hash open "
-    "__import__ compile exec eval vars"
-).split()
+_WATCHED_MODULES = [importlib.import_module(name) for name in CHECKED_MODULES]
 _WATCHED_CLASSES = [torch.Tensor, nn.Parameter] + sorted(
     {value for value in vars(nn).values() if _isinstance(value, type) and issubclass(value, nn.Module)},
     key=lambda cls: cls.__qualname__,
@@ -116,7 +112,7 @@ def _label(namespace):
 def _watched_items(namespace):
     """The callables of a module or class, by name: what a monkeypatch would replace."""
     if namespace is builtins:
-        return {name: vars(builtins)[name] for name in _WATCHED_BUILTINS}
+        return {name: vars(builtins)[name] for name in PROTECTED_BUILTINS}
     return {name: value for name, value in vars(namespace).items() if callable(value)}
 
 
@@ -354,7 +350,7 @@ def _require_own_model(model, what):
     for module in _submodules(model):
         for cls in _type(module).__mro__:
             origin = vars(cls).get("__module__", "")
-            if _type(origin) is str and origin.startswith(REFERENCE_MODULES):
+            if _type(origin) is str and origin.startswith(REFERENCE_PACKAGES):
                 raise CheckFailed(
                     f"not graded: {what} uses {origin}.{cls.__qualname__}, a reference implementation; "
                     "build it yourself from torch.nn layers"

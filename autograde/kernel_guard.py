@@ -1,6 +1,12 @@
 """Runs inside the grading kernel, before any notebook code: limits, the checks' snapshot, an audit hook.
 
-GuardedExecute starts every grading kernel with `autograde.sandbox.install(settings)`. It
+This guard works from inside the kernel's own Python process, so it is no sandbox (CPython's documentation
+says as much of audit hooks): code in C, whether a library's or called through one, raises no audit events,
+and its file access, processes and connections pass unseen. On Linux the kernel also runs in bubblewrap
+(autograde/bubblewrap.py), which the operating system enforces; this guard stays in every mode because it
+tells the learner what was refused and why, and it is all there is where bubblewrap cannot run.
+
+GuardedExecute starts every grading kernel with `autograde.kernel_guard.install(settings)`. It
 - removes the submission's folder from sys.path, so that files submitted with the notebook cannot stand in
   for torch or utils;
 - caps the memory the kernel may allocate and the size of files it may write, so that a memory blow-up
@@ -8,54 +14,31 @@ GuardedExecute starts every grading kernel with `autograde.sandbox.install(setti
 - silences warnings, which would otherwise reach stderr and cost a test cell its points;
 - imports utils.checks, which captures the torch and builtins functions the checks use while they are
   still the originals;
-- installs an audit hook (PEP 578: it cannot be removed from Python code). Whoever asks, it refuses to
-  read or change the course's solutions, the gradebook or other submissions, to open sqlite databases,
-  to start processes, to signal other processes and to add audit hooks. When notebook code asks, it also
-  refuses ctypes, gc's object walks, tracing, reading other frames, building code objects, and rewriting
-  the code (`f.__code__ = ...`) or class of torch, numpy, utils or IPython objects. Assigning a class
-  attribute (torch.Tensor.__eq__ = ...) raises no audit event: the static scan and utils.checks' snapshot
-  catch that.
+- installs an audit hook (PEP 578), which Python code cannot remove. Whoever asks, it refuses to read or
+  change the course's solutions, the gradebook or other submissions through Python's file functions, and
+  the events in autograde.policy.REFUSED_EVENTS (opening databases, starting processes, adding audit hooks),
+  and signalling other processes. When notebook code asks, it also refuses the events in
+  REFUSED_FROM_NOTEBOOK (gc's object walks, tracing, building code objects), ctypes, reading other frames,
+  and rewriting the code (`f.__code__ = ...`) or class of the packages in PROTECTED_PACKAGES. Assigning a
+  class attribute (torch.Tensor.__eq__ = ...) raises no audit event: the static scan and utils.checks'
+  snapshot catch that.
 """
 
 import os
 import sys
 import warnings
 
+from .policy import PROTECTED_PACKAGES, REFUSED_EVENTS, REFUSED_FROM_NOTEBOOK
+
 try:
     import resource
 except ImportError:  # Windows: no resource limits there
     resource = None
 
-# Events refused whoever asks (a thread or an atexit callback has no notebook code on its stack): no
-# answer needs them, and each is a way around the grading or out of it.
-_REFUSED_EVENTS = {
-    "sqlite3.connect": "opening a database",
-    "subprocess.Popen": "starting a program",
-    "os.system": "starting a program",
-    "os.exec": "starting a program",
-    "os.posix_spawn": "starting a program",
-    "os.spawn": "starting a program",
-    "os.fork": "starting a process",
-    "os.forkpty": "starting a process",
-    "pty.spawn": "starting a program",
-    "sys.addaudithook": "adding audit hooks",
-}
-# Events refused when notebook code causes them (libraries may use these tools for their own purposes).
-_REFUSED_FROM_NOTEBOOK = {
-    "gc.get_objects": "walking every object",
-    "gc.get_referrers": "walking every object",
-    "gc.get_referents": "walking every object",
-    "sys.settrace": "tracing the tests",
-    "sys.setprofile": "tracing the tests",
-    "sys._current_frames": "reading other threads' frames",
-    "code.__new__": "building code objects",
-}
 # Events whose first argument (and second, for rename and link) is a path: refused inside protected folders.
 _PATH_EVENTS = {"open", "os.listdir", "os.scandir", "glob.glob", "os.remove", "os.rename", "os.rmdir",
                 "os.mkdir", "os.link", "os.symlink", "os.truncate", "os.chmod", "os.chown", "os.utime",
                 "shutil.rmtree", "shutil.copyfile", "shutil.copytree", "shutil.move", "os.chdir"}
-_PROTECTED_CODE = ("torch", "numpy", "builtins", "math", "utils", "autograde", "IPython", "ipykernel",
-                   "torchvision", "timm", "nbgrader")
 
 
 class GradingRefused(PermissionError):
@@ -97,8 +80,8 @@ def _make_hook(protected, allowed, cell_directory):
     realpath, fsdecode, getframe, sep = os.path.realpath, os.fsdecode, sys._getframe, os.sep
     protected = [realpath(path) for path in protected]
     allowed = [realpath(path) for path in allowed]
-    refused, from_notebook = dict(_REFUSED_EVENTS), dict(_REFUSED_FROM_NOTEBOOK)
-    path_events, protected_code = frozenset(_PATH_EVENTS), _PROTECTED_CODE
+    refused, from_notebook = dict(REFUSED_EVENTS), dict(REFUSED_FROM_NOTEBOOK)
+    path_events, protected_code = frozenset(_PATH_EVENTS), tuple(PROTECTED_PACKAGES)
     two_path_events = frozenset({"os.rename", "os.link", "os.symlink", "shutil.copyfile", "shutil.copytree",
                                  "shutil.move"})
     refusal = GradingRefused
