@@ -179,18 +179,23 @@ def _grade_all(course: Course, overrides: dict, submissions: list[tuple[str, str
 
 
 def grade_one(course: Course, overrides: dict, student: str, assignment: str, force: bool) -> dict:
-    """Autograde one submission (in a worker process, or here) and read its result from the gradebook.
-    A submission whose grading was cut short (no complete autograded notebook, or none in the gradebook)
-    is graded again from the start, whatever `force` says."""
+    """Autograde one submission (in a worker process, or here) and read its result from the gradebook."""
     folder = Path(overrides["submitted_directory"]) / student / assignment
     entry = {}
     extra = [name for name in _contents(folder) if name != f"{assignment}.ipynb"]
     if extra:  # graded all the same (nbgrader skips other notebooks); said, in case the work is in one of them
         entry["not_graded"] = extra
     nbgrader = NbGrader(course, course.grading_dir / "logs" / f"grade-{os.getpid()}.log", **overrides)
+    # nbgrader skips a submission whose autograded folder exists, even one it left half done when it was
+    # killed (it writes a first copy of the notebook there before running it). So we note each finished
+    # grading, and grade a submission without that note again from the start.
+    finished = course.grading_dir / "finished" / student / assignment
+    was_finished = finished.is_file()
+    finished.unlink(missing_ok=True)
     try:
-        finished = _recorded(nbgrader, student, assignment)
-        nbgrader.autograde(assignment, student, force=force or not finished)
+        nbgrader.autograde(assignment, student, force=force or not was_finished)
+        finished.parent.mkdir(parents=True, exist_ok=True)
+        finished.touch()
         source = nbformat.read(course.source_notebook(assignment), as_version=4)
         result = read_result(nbgrader.coursedir.db_url, assignment, student,
                              nbgrader.path("autograded", student, assignment), source,
@@ -199,18 +204,6 @@ def grade_one(course: Course, overrides: dict, student: str, assignment: str, fo
     except CourseError as error:
         entry["error"] = str(error)
     return entry
-
-
-def _recorded(nbgrader: NbGrader, student: str, assignment: str) -> bool:
-    """Whether an earlier run finished grading this submission. nbgrader writes the autograded notebook after
-    it saved the scores, so a readable autograded notebook and a gradebook entry mean a complete grade."""
-    try:
-        nbformat.read(nbgrader.path("autograded", student, assignment), as_version=4)
-        with Gradebook(nbgrader.coursedir.db_url) as gradebook:
-            gradebook.find_submission_notebook(assignment, assignment, student)
-    except Exception:  # missing, cut short while written, or not in the gradebook: all mean "grade it again"
-        return False
-    return True
 
 
 def grade_table(results: list[dict]) -> str:
