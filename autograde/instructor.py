@@ -10,6 +10,7 @@
 import filecmp
 import multiprocessing
 import os
+import socket
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -185,7 +186,9 @@ def grade_one(course: Course, overrides: dict, student: str, assignment: str, fo
     extra = [name for name in _contents(folder) if name != f"{assignment}.ipynb"]
     if extra:  # graded all the same (nbgrader skips other notebooks); said, in case the work is in one of them
         entry["not_graded"] = extra
-    nbgrader = NbGrader(course, course.grading_dir / "logs" / f"grade-{os.getpid()}.log", **overrides)
+    # One log per worker (shards on several machines may share the grading folder).
+    log_file = course.grading_dir / "logs" / f"grade-{socket.gethostname()}-{os.getpid()}.log"
+    nbgrader = NbGrader(course, log_file, **overrides)
     # nbgrader skips a submission whose autograded folder exists, even one it left half done when it was
     # killed (it writes a first copy of the notebook there before running it). So we note each finished
     # grading, and grade a submission without that note again from the start.
