@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import batch
 from .course import Course, CourseError, read_notebook
 from .results import read_result
-from .runner import NbGrader
+from .runner import NbGrader, quiet_nbgrader
 
 IGNORED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 
@@ -163,8 +163,10 @@ def _grade_all(course: Course, overrides: dict, submissions: list[tuple[str, str
         for student, assignment in submissions:
             yield (student, assignment), grade_one(course, overrides, student, assignment, force)
         return
-    # Spawned, not forked: a worker starts clean rather than with a copy of this process's gradebook sessions.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Spawned, not forked: a worker starts clean rather than with a copy of this process's gradebook sessions
+    # (and so needs nbgrader quietened again).
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=quiet_nbgrader) as pool:
         futures = {pool.submit(grade_one, course, overrides, student, assignment, force): (student, assignment)
                    for student, assignment in submissions}
         try:
