@@ -2,7 +2,8 @@
 
     autograde release            regenerate lessons/ from solutions/ (nbgrader generate_assignment --no-db)
     autograde release --check    fail, naming the files, when lessons/ is out of sync with solutions/
-    autograde grade DIR          autograde DIR/<student>/<assignment>/<assignment>.ipynb (nbgrader's layout)
+    autograde grade DIR          autograde DIR/<student>/<assignment>/<assignment>.ipynb (nbgrader's layout),
+                                 several at once (--jobs N), or one slice of the students (--shard I/N)
     autograde export             grades.csv from the gradebook (nbgrader's CSV exporter)
     autograde feedback           HTML feedback for every autograded submission
 """
