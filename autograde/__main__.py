@@ -91,6 +91,8 @@ def run(args) -> int:
             raise CourseError(f"--jobs {args.jobs}: expected a number of submissions to grade at once, 1 or more")
         results = instructor.grade(course, args.directory, args.assignment, args.force,
                                    jobs=args.jobs or batch.usable_cores(), shard=batch.parse_shard(args.shard))
+        if not results:  # e.g. more shards than students
+            print(f"autograde: no submissions in shard {args.shard} of {args.directory}", file=sys.stderr)
         if unsandboxed:
             print(f"autograde: graded without a sandboxed kernel ({unsandboxed})", file=sys.stderr)
         if args.json:

@@ -213,7 +213,7 @@ def grade_one(course: Course, overrides: dict, student: str, assignment: str, fo
 
 
 def grade_table(results: list[dict]) -> str:
-    width = max(len("student"), *(len(entry["student"]) for entry in results))
+    width = max([len("student")] + [len(entry["student"]) for entry in results])
     lines = [f"{'student':<{width}}  {'assignment':<16}  score    failed exercises"]
     for entry in results:
         if "error" in entry:
