@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -34,9 +35,22 @@ LEARNERS = ["solution", "wrong", "stub", "alt_style"]
 
 @pytest.fixture(scope="module")
 def env():
+    """Every command's environment, with a marker that finds the processes it started."""
     ours = ("CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB")
     return {**{name: value for name, value in os.environ.items() if name not in ours},
-            "CNN_COURSE_CELL_TIMEOUT": "30", "CNN_COURSE_KERNEL_MEMORY_MB": "2048"}
+            "CNN_COURSE_CELL_TIMEOUT": "30", "CNN_COURSE_KERNEL_MEMORY_MB": "2048",
+            "AUTOGRADE_TEST_MARKER": f"grading-at-scale-{uuid.uuid4().hex}"}
+
+
+def processes_marked(marker: str) -> list[str]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(environ.parent.name)
+        except OSError:
+            continue  # a process that ended meanwhile, or one we may not read
+    return found
 
 
 def class_course(root: Path, env) -> tuple[Path, Path]:
@@ -142,6 +156,10 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_grades_only_what_is_missing
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 1, stdout + stderr
+    deadline = time.monotonic() + 10  # kernels die with their grader (bubblewrap's --die-with-parent), not at once
+    while processes_marked(env["AUTOGRADE_TEST_MARKER"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_marked(env["AUTOGRADE_TEST_MARKER"]) == []  # no kernel outlived its killed grader
     assert "run the same command again to grade what is missing" in stdout
     finished = {learner: (autograded / learner / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").stat().st_mtime_ns
                 for learner, mode in notebook_modes(autograded).items() if not mode & 0o222}
