@@ -4,6 +4,7 @@ Learners:     autograde check lessons/01_lenet5/01_lenet5.ipynb [--json]
               autograde status
 Instructors:  autograde release [--check] [ASSIGNMENT ...]
               autograde grade DIR [--assignment A] [--force] [--json] [--allow-unsandboxed]
+                             [--jobs N] [--shard I/N]
               autograde export [--to grades.csv]
               autograde feedback [ASSIGNMENT ...]
 """
@@ -37,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--assignment", action="append", default=[], help="only this assignment (repeatable)")
     grade.add_argument("--force", action="store_true", help="regrade submissions graded before")
     grade.add_argument("--json", action="store_true", help="print the results as JSON, one object per line")
+    grade.add_argument("--jobs", type=int, metavar="N",
+                       help="grade N submissions at once (default: the number of usable cores)")
+    grade.add_argument("--shard", metavar="I/N", default="0/1",
+                       help="grade only the I-th (from 0) of N disjoint slices of the students, e.g. one task "
+                            "of a job array grading into a shared PostgreSQL gradebook")
     grade.add_argument("--allow-unsandboxed", action="store_true",
                        help="where bubblewrap cannot run, grade with the in-kernel guards alone instead of refusing")
     export = commands.add_parser("export", help="write the gradebook's grades as CSV")
@@ -48,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args) -> int:
     # Imported here so that `autograde --help` and input errors answer without loading nbgrader.
-    from . import instructor, learner
+    from . import batch, instructor, learner
     from .preprocessors import sandbox_unavailable
     from .runner import quiet_nbgrader
 
@@ -81,7 +87,12 @@ def run(args) -> int:
         for path in instructor.release(course, args.assignments):
             print(f"released {path}")
     elif args.command == "grade":
-        results = instructor.grade(course, args.directory, args.assignment, args.force)
+        if args.jobs is not None and args.jobs < 1:
+            raise CourseError(f"--jobs {args.jobs}: expected a number of submissions to grade at once, 1 or more")
+        results = instructor.grade(course, args.directory, args.assignment, args.force,
+                                   jobs=args.jobs or batch.usable_cores(), shard=batch.parse_shard(args.shard))
+        if not results:  # e.g. more shards than students
+            print(f"autograde: no submissions in shard {args.shard} of {args.directory}", file=sys.stderr)
         if unsandboxed:
             print(f"autograde: graded without a sandboxed kernel ({unsandboxed})", file=sys.stderr)
         if args.json:

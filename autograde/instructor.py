@@ -2,14 +2,20 @@
 
     autograde release            regenerate lessons/ from solutions/ (nbgrader generate_assignment --no-db)
     autograde release --check    fail, naming the files, when lessons/ is out of sync with solutions/
-    autograde grade DIR          autograde DIR/<student>/<assignment>/<assignment>.ipynb (nbgrader's layout)
+    autograde grade DIR          autograde DIR/<student>/<assignment>/<assignment>.ipynb (nbgrader's layout),
+                                 several at once (--jobs N), or one slice of the students (--shard I/N)
     autograde export             grades.csv from the gradebook (nbgrader's CSV exporter)
     autograde feedback           HTML feedback for every autograded submission
 """
 
 import filecmp
+import multiprocessing
+import os
+import socket
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,9 +24,10 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import CsvExportPlugin
 from tqdm import tqdm
 
+from . import batch
 from .course import Course, CourseError, read_notebook
 from .results import read_result
-from .runner import NbGrader
+from .runner import NbGrader, quiet_nbgrader
 
 IGNORED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 
@@ -116,46 +123,97 @@ def submission_problem(folder: Path, assignment: str) -> str | None:
     return None
 
 
-def grade(course: Course, submitted: Path, assignments: list[str], force: bool) -> list[dict]:
-    """Autograde every submission in submitted/; returns one result (or error) per submission. A submission
-    that cannot be graded gets its error and the others are graded; no submitted file is changed."""
+def grade(course: Course, submitted: Path, assignments: list[str], force: bool, jobs: int = 1,
+          shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """Autograde every submission in submitted/ (of shard I of N: see batch.py), `jobs` at a time; returns one
+    result (or error) per submission. A submission that cannot be graded gets its error and the others are
+    graded; no submitted file is changed."""
+    index, count = shard
     submissions = [(student, assignment) for student, assignment in find_submissions(course, submitted)
-                   if not assignments or assignment in assignments]
+                   if (not assignments or assignment in assignments) and batch.shard_of(student, count) == index]
     for name in assignments:
         course.require(name)
     # The gradebook learns each assignment's cells (with the hidden tests) from solutions/; the release it
     # writes on the way goes to a scratch folder, so grading never touches lessons/.
-    nbgrader = NbGrader(course, course.grading_dir / "logs" / "grade.log",
-                        submitted_directory=str(Path(submitted).resolve()),
-                        release_directory=str(course.grading_dir / "release"))
-    for assignment in sorted({assignment for _, assignment in submissions}):
-        nbgrader.generate_assignment(assignment, with_database=True)
-    results = []
-    for student, assignment in tqdm(submissions, desc="grading", unit="notebook", file=sys.stderr):
-        entry = {"student": student, "assignment": assignment}
-        results.append(entry)
-        folder = Path(submitted) / student / assignment
-        problem = submission_problem(folder, assignment)
+    overrides = {"submitted_directory": str(Path(submitted).resolve()),
+                 "release_directory": str(course.grading_dir / "release"),
+                 "db_url": batch.waiting_db_url(course.db_url)}
+    with batch.setup_lock(overrides["db_url"], course.grading_dir / "logs" / "setup.lock"):
+        nbgrader = NbGrader(course, course.grading_dir / "logs" / "grade.log", **overrides)
+        for assignment in sorted({assignment for _, assignment in submissions}):
+            nbgrader.generate_assignment(assignment, with_database=True)
+    results = {submission: {"student": submission[0], "assignment": submission[1]} for submission in submissions}
+    gradable = []
+    for (student, assignment), entry in results.items():
+        problem = submission_problem(Path(submitted) / student / assignment, assignment)
         if problem:
             entry["error"] = problem
-            continue
-        extra = [name for name in _contents(folder) if name != f"{assignment}.ipynb"]
-        if extra:  # graded all the same (nbgrader skips other notebooks); said, in case the work is in one of them
-            entry["not_graded"] = extra
+        else:
+            gradable.append((student, assignment))
+    with tqdm(total=len(submissions), desc="grading", unit="notebook", file=sys.stderr) as progress:
+        progress.update(len(submissions) - len(gradable))
+        for submission, outcome in _grade_all(course, overrides, gradable, force, jobs):
+            results[submission].update(outcome)
+            progress.update()
+    return list(results.values())
+
+
+def _grade_all(course: Course, overrides: dict, submissions: list[tuple[str, str]], force: bool, jobs: int):
+    """(submission, its outcome) for each submission as it is graded: here, or in `jobs` worker processes."""
+    if jobs == 1 or len(submissions) < 2:
+        for student, assignment in submissions:
+            yield (student, assignment), grade_one(course, overrides, student, assignment, force)
+        return
+    # Spawned, not forked: a worker starts clean rather than with a copy of this process's gradebook sessions
+    # (and so needs nbgrader quietened again).
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=quiet_nbgrader) as pool:
+        futures = {pool.submit(grade_one, course, overrides, student, assignment, force): (student, assignment)
+                   for student, assignment in submissions}
         try:
-            nbgrader.autograde(assignment, student, force=force)
-            source = nbformat.read(course.source_notebook(assignment), as_version=4)
-            result = read_result(nbgrader.coursedir.db_url, assignment, student,
-                                 nbgrader.path("autograded", student, assignment), source,
-                                 label=str(nbgrader.path("submitted", student, assignment)))
-            entry.update(asdict(result))
-        except CourseError as error:
-            entry["error"] = str(error)
-    return results
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except BrokenProcessPool:
+                    yield futures[future], {"error": "a grader process died (killed?) before this submission was "
+                                                     "graded; run the same command again to grade what is missing"}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def grade_one(course: Course, overrides: dict, student: str, assignment: str, force: bool) -> dict:
+    """Autograde one submission (in a worker process, or here) and read its result from the gradebook."""
+    folder = Path(overrides["submitted_directory"]) / student / assignment
+    entry = {}
+    extra = [name for name in _contents(folder) if name != f"{assignment}.ipynb"]
+    if extra:  # graded all the same (nbgrader skips other notebooks); said, in case the work is in one of them
+        entry["not_graded"] = extra
+    # One log per worker (shards on several machines may share the grading folder).
+    log_file = course.grading_dir / "logs" / f"grade-{socket.gethostname()}-{os.getpid()}.log"
+    nbgrader = NbGrader(course, log_file, **overrides)
+    # nbgrader skips a submission whose autograded folder exists, even one it left half done when it was
+    # killed (it writes a first copy of the notebook there before running it). So we note each finished
+    # grading, and grade a submission without that note again from the start.
+    finished = course.grading_dir / "finished" / student / assignment
+    was_finished = finished.is_file()
+    finished.unlink(missing_ok=True)
+    try:
+        nbgrader.autograde(assignment, student, force=force or not was_finished)
+        finished.parent.mkdir(parents=True, exist_ok=True)
+        finished.touch()
+        source = nbformat.read(course.source_notebook(assignment), as_version=4)
+        result = read_result(nbgrader.coursedir.db_url, assignment, student,
+                             nbgrader.path("autograded", student, assignment), source,
+                             label=str(nbgrader.path("submitted", student, assignment)))
+        entry.update(asdict(result))
+    except CourseError as error:
+        entry["error"] = str(error)
+    return entry
 
 
 def grade_table(results: list[dict]) -> str:
-    width = max(len("student"), *(len(entry["student"]) for entry in results))
+    width = max([len("student")] + [len(entry["student"]) for entry in results])
     lines = [f"{'student':<{width}}  {'assignment':<16}  score    failed exercises"]
     for entry in results:
         if "error" in entry:
