@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from test_autograde import processes_marked
 from torch import nn
 
 from autograde import bubblewrap
@@ -615,24 +616,15 @@ def test_a_sandboxed_kernel_dies_with_its_grader(tmp_path):
                                "time.sleep(600)"], env={**os.environ, "AUTOGRADE_TEST_MARKER": marker})
     try:
         deadline = time.monotonic() + 30
-        while len(_processes_with(marker)) < 4 and time.monotonic() < deadline:  # grader, bwrap (2), sh, sleeps
+        while len(processes_marked(marker)) < 4 and time.monotonic() < deadline:  # grader, bwrap (2), sh, sleeps
             time.sleep(0.2)
-        assert len(_processes_with(marker)) >= 4
+        assert len(processes_marked(marker)) >= 4
     finally:
         grader.kill()
         grader.wait()
     deadline = time.monotonic() + 10
-    while _processes_with(marker) and time.monotonic() < deadline:
+    while processes_marked(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _processes_with(marker) == []
+    assert processes_marked(marker) == []
 
 
-def _processes_with(marker: str) -> list[str]:
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker.encode() in environ.read_bytes():
-                found.append(environ.parent.name)
-        except OSError:
-            continue
-    return found

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from test_autograde import ASSIGNMENT, build_submission, cli, make_course
+from test_autograde import ASSIGNMENT, build_submission, cli, make_course, processes_marked
 
 from autograde.batch import parse_shard, shard_of
 from autograde.course import CourseError
@@ -40,17 +40,6 @@ def env():
     return {**{name: value for name, value in os.environ.items() if name not in ours},
             "CNN_COURSE_CELL_TIMEOUT": "30", "CNN_COURSE_KERNEL_MEMORY_MB": "2048",
             "AUTOGRADE_TEST_MARKER": f"grading-at-scale-{uuid.uuid4().hex}"}
-
-
-def processes_marked(marker: str) -> list[str]:
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker.encode() in environ.read_bytes():
-                found.append(environ.parent.name)
-        except OSError:
-            continue  # a process that ended meanwhile, or one we may not read
-    return found
 
 
 def class_course(root: Path, env) -> tuple[Path, Path]:
