@@ -19,13 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from grading_setup import REPO_ROOT, prepare  # noqa: I001 (next to this file; puts the repository on the path)
 
-from autograde import instructor  # noqa: E402  (the repository's own package, found through the line above)
-from autograde.course import Course  # noqa: E402
-from autograde.preprocessors import sandbox_unavailable  # noqa: E402
-from autograde.runner import quiet_nbgrader  # noqa: E402
+from autograde import instructor
+from autograde.course import Course
 
 
 def grade_all(submitted: Path, grading: Path, jobs: int) -> tuple[float, list[dict]]:
@@ -45,12 +42,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once in the parallel run")
     parser.add_argument("--dry-run", action="store_true", help="4 submissions only")
     args = parser.parse_args()
-    unavailable = sandbox_unavailable("bwrap")
-    if unavailable:
-        sys.exit(f"grading_parallel: {unavailable}")
-    os.environ.setdefault("CNN_COURSE_PROFILE", "smoke")
+    prepare("grading_parallel")
     os.environ.pop("CNN_COURSE_DB_URL", None)  # a scratch SQLite gradebook each time, never a real class's
-    quiet_nbgrader()
     count = 4 if args.dry_run else args.count
     solution = REPO_ROOT / "solutions" / args.lesson / f"{args.lesson}.ipynb"
     if not solution.is_file():

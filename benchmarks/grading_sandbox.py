@@ -16,13 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from grading_setup import REPO_ROOT, prepare  # noqa: I001 (next to this file; puts the repository on the path)
 
-from autograde import learner  # noqa: E402  (the repository's own package, found through the line above)
-from autograde.course import Course  # noqa: E402
-from autograde.preprocessors import sandbox_unavailable  # noqa: E402
-from autograde.runner import quiet_nbgrader  # noqa: E402
+from autograde import learner
+from autograde.course import Course
 
 
 def grade(solution: Path, sandboxed: bool) -> tuple[float, float, float]:
@@ -40,11 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="the first lesson only")
     args = parser.parse_args()
-    unavailable = sandbox_unavailable("bwrap")
-    if unavailable:
-        sys.exit(f"grading_sandbox: {unavailable}")
-    os.environ.setdefault("CNN_COURSE_PROFILE", "smoke")
-    quiet_nbgrader()
+    prepare("grading_sandbox")
     solutions = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))[: 1 if args.dry_run else None]
     totals = {True: 0.0, False: 0.0}
     with tempfile.TemporaryDirectory(prefix="grading-sandbox-") as scratch:

@@ -115,13 +115,13 @@ def spread(speeds: list[float]) -> str:
 
 def describe_cpu() -> str:
     """The CPU's model, its flags that matter to these benchmarks, and torch's view of them."""
-    from utils.training.runtime import _linux_cpu_flags, cpu_has_native_bf16
+    from utils.training.runtime import cpu_flags, cpu_has_native_bf16
 
     name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), name)
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "bf16")
-    flags = " ".join(flag for flag in wanted if flag in _linux_cpu_flags()) or "(flags not readable here)"
+    flags = " ".join(flag for flag in wanted if flag in cpu_flags()) or "(flags not readable here)"
     return (f"{name}, {os.cpu_count()} logical CPUs; flags: {flags}; torch kernels: "
             f"{torch.backends.cpu.get_cpu_capability()}; native bf16: {cpu_has_native_bf16()}")  # fmt: skip

@@ -215,8 +215,9 @@ def test_speed_defaults_on_the_cpu():
     assert choose_speed(cpu, model=no_convolutions) == Speed(amp_dtype=None, channels_last=False)
     assert choose_speed(cpu, precision="bf16", channels_last=False).amp_dtype == torch.bfloat16
     assert choose_speed(cpu, precision="auto").amp_dtype is None  # on a CPU fit settles "auto" with a probe
-    with pytest.raises(ValueError, match="precision='fp16' is not one of auto, fp32, bf16"):
-        choose_speed(cpu, precision="fp16")
+    assert choose_speed(cpu, precision="fp16").amp_dtype == torch.float16  # what a GPU without fast bf16 uses
+    with pytest.raises(ValueError, match="precision='fp8' is not one of auto, fp32, bf16, fp16"):
+        choose_speed(cpu, precision="fp8")
 
 
 # ---------------------------------------------------------------------------------------------------------

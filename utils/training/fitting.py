@@ -83,10 +83,11 @@ def fit(
 
     Speed: device auto-detected (CUDA, MPS, CPU) unless given. precision "auto" is bf16 autocast on CUDA; on a
     CPU with native bf16 (AVX-512 BF16, AMX, Arm BF16) it is bf16 when a probe of a few steps each way finds it
-    faster, else float32 (no probe where the CPU lacks it); "fp32" or "bf16" forces either. Evaluation uses the
-    same numerics; the choice and the probe's figures are in history.meta["precision"]. channels_last "auto" is
-    on for CUDA and for convolutional nets on a CPU (see runtime.choose_speed); compile=True wraps the model in
-    torch.compile. deterministic=True trades speed for repeatable kernels.
+    faster, else float32 (no probe where the CPU lacks it); "fp32" or "bf16" forces either ("fp16": a GPU
+    without fast bf16). Evaluation uses the same numerics; the choice and the probe's figures are in
+    history.meta["precision"]. channels_last "auto" is on for CUDA and for convolutional nets on a CPU (see
+    runtime.choose_speed); compile=True wraps the model in torch.compile. deterministic=True trades speed for
+    repeatable kernels.
 
     Output: a progress bar per epoch (a widget in notebooks); progress=False prints one line per epoch
     instead; quiet=True writes nothing at all, to stdout or stderr (warnings included).
@@ -179,7 +180,7 @@ def fit(
                 history.steps += [step | {"epoch": epoch + step["epoch"]} for step in record.pop("steps")]
                 if val_loader is not None:
                     result = evaluate(model, val_loader, label_smoothing=recipe.label_smoothing,
-                                      precision="fp32" if speed.amp_dtype is None else speed.precision,
+                                      precision=speed.precision,
                                       channels_last=channels_last, world=world)  # fmt: skip
                     record.update(val_loss=result.loss, val_acc=result.accuracy)
                 history.append(record)

@@ -42,7 +42,7 @@ def deterministic_mode(enabled: bool, device: torch.device):
         torch.backends.cudnn.benchmark = saved[1]
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: for GPUs without fast bf16 (with loss scaling)
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,20 @@ class Speed:
 
 
 def choose_speed(device: torch.device, precision="auto", channels_last="auto", model: nn.Module | None = None) -> Speed:
-    """precision "auto", "fp32" or "bf16"; channels_last True, False or "auto".
+    """precision "auto", "fp32", "bf16" or "fp16"; channels_last True, False or "auto".
 
     auto, as we measured it (benchmarks/ and the notes below):
     - precision: bf16 autocast on CUDA (fp16 on GPUs without fast bf16); float32 elsewhere. On a CPU fit decides
-      "auto" itself with probe_cpu_precision, since bf16 there pays only on CPUs that have it natively (2.2x for
-      ResNet-20 on one with AMX) and is about 10x slower than float32 on one that emulates it (AVX2 only).
+      "auto" itself with probe_cpu_precision, since bf16 there pays only on CPUs that have it natively (ResNet-20's
+      step: 2.2x on one with AMX, 1.44x on our AVX-512 BF16 EPYC) and is about 10x slower than float32 on one
+      that emulates it (AVX2 only).
     - channels_last: on CUDA, and on a CPU for any model with 2-D convolutions. On our 2-core AVX2 CPU fit
       trained LeNet-5 30% faster with it and ResNet-20 12-14% faster (oneDNN works in that layout, so the
       per-layer reorders disappear); VGG-11-BN, AlexNet, DenseNet-40 and ResNeXt-29 steps were within 3%."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}.")
     on_cuda = device.type == "cuda"
-    dtype = None
+    dtype = torch.float16 if precision == "fp16" else None
     if precision == "bf16" or (precision == "auto" and on_cuda):
         # bf16 keeps float32's range, so no loss scaling; older GPUs (a T4, say) lack fast bf16: use fp16.
         fast_bf16 = not on_cuda or torch.cuda.is_bf16_supported()
@@ -102,16 +103,17 @@ def cpu_has_native_bf16() -> bool:
         try:
             return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
         except AttributeError:  # an older torch: the flags Linux reports
-            return bool(_linux_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+            return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
     if machine in ("arm64", "aarch64"):
         if platform.system() == "Darwin":
             answer = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True)
             return answer.stdout.strip() == "1"
-        return "bf16" in _linux_cpu_flags()
+        return "bf16" in cpu_flags()
     return False
 
 
-def _linux_cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them in /proc/cpuinfo (empty elsewhere)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
