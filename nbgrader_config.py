@@ -10,19 +10,10 @@ current directory of a later command.
     grading/exchange/                 nbgrader's exchange: released lessons, submissions, feedback
     fetched/NN_name/                  a learner's lessons fetched from the exchange, with their feedback
 
-Environment variables:
-    CNN_COURSE_GRADING       the grading directory (default <repo>/grading)
-    CNN_COURSE_DB_URL        the gradebook as any SQLAlchemy URL (default sqlite in the grading directory),
-                             e.g. postgresql+psycopg2://grader:secret@dbhost/cnn_course for a large class
-    CNN_COURSE_CELL_TIMEOUT  seconds one cell may run while grading (default 120)
-    CNN_COURSE_KERNEL_MEMORY_MB  memory one grading kernel may allocate (default: half of this machine's)
-    CNN_COURSE_COURSE_ID     the course's id in the exchange (default cnn-course)
-    CNN_COURSE_EXCHANGE      the exchange directory, shared by the instructor and every learner (default
-                             <grading directory>/exchange: one machine, one account, no root needed)
-    CNN_COURSE_FETCHED       where a learner's fetched lessons go (default <repo>/fetched)
+Environment variables (CNN_COURSE_GRADING, CNN_COURSE_DB_URL, CNN_COURSE_CELL_TIMEOUT, ...): utils/settings.py
+reads and documents every one; `python -m utils.settings` lists them with their defaults.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -32,19 +23,21 @@ from nbgrader import preprocessors as nbgrader_steps
 c = get_config()  # noqa: F821 (nbgrader's config loader provides get_config)
 
 ROOT = Path(__file__).resolve().parent
-GRADING = Path(os.environ.get("CNN_COURSE_GRADING") or ROOT / "grading").resolve()
-# grading/ is git-ignored, so a fresh clone lacks it, and sqlite cannot create the gradebook in a missing folder.
-GRADING.mkdir(parents=True, exist_ok=True)
-
-# The grading protections live in the repository's autograde package; make it importable even where the
-# course was not pip-installed (a JupyterLab started from the repository root).
+# The settings and the grading protections live in the repository's packages; make them importable even where
+# the course was not pip-installed (a JupyterLab started from the repository root).
 try:
     import autograde.policy as policy
     import autograde.preprocessors as guards
+    from utils import settings
 except ImportError:
     sys.path.insert(0, str(ROOT))
     import autograde.policy as policy
     import autograde.preprocessors as guards
+    from utils import settings
+
+GRADING = settings.grading_dir(ROOT)
+# grading/ is git-ignored, so a fresh clone lacks it, and sqlite cannot create the gradebook in a missing folder.
+GRADING.mkdir(parents=True, exist_ok=True)
 
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.source_directory = "solutions"
@@ -52,26 +45,26 @@ c.CourseDirectory.release_directory = "lessons"
 c.CourseDirectory.submitted_directory = str(GRADING / "submitted")
 c.CourseDirectory.autograded_directory = str(GRADING / "autograded")
 c.CourseDirectory.feedback_directory = str(GRADING / "feedback")
-c.CourseDirectory.db_url = os.environ.get("CNN_COURSE_DB_URL") or f"sqlite:///{GRADING / 'gradebook.db'}"
+c.CourseDirectory.db_url = settings.database_url(ROOT)
 c.CourseSettings.grading_directory = str(GRADING)
 
 # The exchange (`nbgrader release_assignment`, `fetch_assignment`, `submit`, `collect`, `release_feedback`,
 # `fetch_feedback`, the formgrader's Release and Collect buttons, the Assignment List). nbgrader's default,
 # /usr/local/share/nbgrader/exchange, needs root to create, so the formgrader of a fresh clone had no exchange;
 # a class on JupyterHub points CNN_COURSE_EXCHANGE at a folder every account can reach.
-EXCHANGE = Path(os.environ.get("CNN_COURSE_EXCHANGE") or GRADING / "exchange").resolve()
+EXCHANGE = settings.exchange_dir(ROOT)
 if not EXCHANGE.exists():
     try:
         EXCHANGE.mkdir(parents=True)
         EXCHANGE.chmod(0o777)  # what nbgrader requires of an exchange (its course folders guard the submissions)
     except OSError:
         pass  # e.g. a shared folder not mounted here: nbgrader's own commands say so
-c.CourseDirectory.course_id = os.environ.get("CNN_COURSE_COURSE_ID") or "cnn-course"
+c.CourseDirectory.course_id = settings.course_id()
 c.Exchange.root = str(EXCHANGE)
 # Fetched lessons go to one git-ignored folder under JupyterLab's root, not into the repository's top level.
 # The Assignment List changes into that folder before it lists anything, so it must exist, and reads this file
 # again from there: `./course` puts the repository on Jupyter's config path for that.
-FETCHED = Path(os.environ.get("CNN_COURSE_FETCHED") or ROOT / "fetched").resolve()
+FETCHED = settings.fetched_dir(ROOT)
 FETCHED.mkdir(parents=True, exist_ok=True)
 c.Exchange.assignment_dir = str(FETCHED)
 
@@ -80,7 +73,7 @@ c.ClearSolutions.code_stub = {"python": policy.ANSWER_STUB}
 
 # Per cell. Graded cells finish in seconds, but lessons also train small models (the smoke profile while
 # grading), and a laptop CPU may be several times slower than CI.
-c.Execute.timeout = int(os.environ.get("CNN_COURSE_CELL_TIMEOUT") or 120)
+c.Execute.timeout = settings.cell_timeout()
 
 # Autograde = nbgrader's own pipeline with our preprocessors (see autograde/preprocessors.py):
 # NormalizeSubmission repairs the nbgrader metadata a learner may have edited and puts deleted test cells
@@ -105,5 +98,5 @@ c.Autograde.autograde_preprocessors = [
     nbgrader_steps.AssignLatePenalties,
     nbgrader_steps.CheckCellMetadata,
 ]
-if os.environ.get("CNN_COURSE_KERNEL_MEMORY_MB"):
-    c.GuardedExecute.memory_limit_mb = int(os.environ["CNN_COURSE_KERNEL_MEMORY_MB"])
+if settings.kernel_memory_mb():
+    c.GuardedExecute.memory_limit_mb = settings.kernel_memory_mb()

@@ -14,6 +14,8 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets import Unicode
 from traitlets.config import Config, Configurable, PyFileConfigLoader
 
+from utils import settings
+
 CONFIG_FILE = "nbgrader_config.py"
 # The repository this package belongs to: the default course.
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -148,9 +150,8 @@ def kernel_readable(course_root: Path) -> list[str]:
     utils/). Nothing else of the course, solutions/ and grading/ least of all."""
     roots = dict.fromkeys([Path(course_root).resolve(), PACKAGE_ROOT])
     folders = [root / name for root in roots for name in ("utils", "autograde", "data")]
-    folders += [Path(os.environ[name]).expanduser() for name in ("CNN_COURSE_DATA", "CNN_COURSE_CACHE")
-                if os.environ.get(name)]
-    return [str(folder) for folder in folders if folder.is_dir()]
+    folders += [settings.data_root(), settings.cache_dir()]
+    return [str(folder) for folder in dict.fromkeys(folders) if folder.is_dir()]
 
 
 def kernel_pythonpath(course_root: Path) -> str:

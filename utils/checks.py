@@ -49,9 +49,11 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 
 from autograde.policy import CHECKED_MODULES, PROTECTED_BUILTINS, REFERENCE_PACKAGES
 
+from .settings import full_tracebacks
+
 # Frames of this module are hidden from learners' tracebacks unless a maintainer asks for them.
-FULL_TRACEBACKS_VARIABLE = "CNN_COURSE_FULL_TRACEBACKS"
-_HIDE_FRAMES = os.environ.get(FULL_TRACEBACKS_VARIABLE, "").strip().lower() in ("", "0", "false", "no")
+FULL_TRACEBACKS_VARIABLE = "CNN_COURSE_FULL_TRACEBACKS"  # utils.settings reads it
+_HIDE_FRAMES = not full_tracebacks()
 
 
 class CheckFailed(AssertionError):

@@ -29,10 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from .device import pick_device
+from .settings import cache_dir, data_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_VARIABLE = "CNN_COURSE_DATA"
-CACHE_VARIABLE = "CNN_COURSE_CACHE"
+DATA_VARIABLE = "CNN_COURSE_DATA"  # named in error messages; utils.settings reads it
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 # Per-channel mean and std of the training split, the values everyone normalises with.
@@ -47,18 +46,6 @@ class DatasetUnavailable(RuntimeError):
 
 class SyntheticDataWarning(UserWarning):
     """A synthetic stand-in replaces a dataset that could not be found or downloaded."""
-
-
-def data_root() -> Path:
-    """Where datasets live: $CNN_COURSE_DATA, else <repo>/data."""
-    return Path(os.environ.get(DATA_VARIABLE) or REPO_ROOT / "data").expanduser()
-
-
-def cache_dir() -> Path:
-    """Where decoded tensors are cached: $CNN_COURSE_CACHE, else <repo>/data/cache.
-
-    Separate from the data root on purpose: the data root may be read-only (a shared copy)."""
-    return Path(os.environ.get(CACHE_VARIABLE) or REPO_ROOT / "data" / "cache").expanduser()
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """Which device to train on: CUDA, then Apple's MPS, then the CPU, unless told otherwise."""
 
-import os
-
 import torch
+
+from .settings import device_name
 
 
 def pick_device(explicit: str | torch.device | None = None) -> torch.device:
     """The device to use. An explicit argument wins, then CNN_COURSE_DEVICE, then the fastest present."""
-    choice = explicit if explicit is not None else os.environ.get("CNN_COURSE_DEVICE")
+    choice = explicit if explicit is not None else device_name()
     if choice is not None:
         device = torch.device(choice)
         if device.type == "cuda" and not torch.cuda.is_available():

@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from .settings import profile_name
+
 PROFILES = ("smoke", "cpu", "full")
-PROFILE_VARIABLE = "CNN_COURSE_PROFILE"
+PROFILE_VARIABLE = "CNN_COURSE_PROFILE"  # utils.settings reads it
 
 
 def active_profile() -> str:
     """CNN_COURSE_PROFILE wins; nbgrader's execution means smoke; a CUDA GPU means full; else cpu."""
-    explicit = os.environ.get(PROFILE_VARIABLE, "").strip().lower()
+    explicit = profile_name()
     if explicit:
         if explicit not in PROFILES:
             raise ValueError(

@@ -21,13 +21,7 @@ import torch
 import torch.nn as nn
 
 from ..data import DeviceLoader, ImageData
-
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-CHECKPOINT_VARIABLE = "CNN_COURSE_CHECKPOINTS"
-
-
-def checkpoint_root() -> Path:
-    return Path(os.environ.get(CHECKPOINT_VARIABLE) or REPO_ROOT / "checkpoints").expanduser()
+from ..settings import checkpoint_root
 
 
 def model_fingerprint(model: nn.Module) -> str:
