@@ -23,29 +23,15 @@ import time
 from dataclasses import replace
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from cpu_resnet20_cifar import textbook_loader  # noqa: I001 (next to this file)
 from textbook import same_optimizer, textbook_epoch
 
 from utils.data import load_dataset
 from utils.models import get_model
-from utils.models.resnet import BasicBlock, ResNet
 from utils.training import fit, seed_everything
 
-
-def cifar_resnet18(num_classes: int = 10) -> nn.Module:
-    """ResNet-18 as it is usually trained on CIFAR: torchvision's layout with the ImageNet stem (7x7 stride-2
-    conv and max-pool, which would shrink a 32x32 image to 8x8 at once) replaced by one 3x3 stride-1 conv.
-    11,173,962 parameters."""
-    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-    model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
-    model.maxpool = nn.Identity()
-    return model
-
-
-BUILDERS = {"resnet18 (CIFAR)": cifar_resnet18, "resnet20": lambda: get_model("resnet20")}
+BUILDERS = {"resnet18 (CIFAR)": lambda: get_model("cifar_resnet18"), "resnet20": lambda: get_model("resnet20")}
 
 
 def synchronize(device: torch.device) -> None:

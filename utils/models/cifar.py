@@ -11,6 +11,8 @@ only what the small image forces, and are small enough to train on a laptop CPU 
     preact_resnet20    lesson 05: ResNet-20 with pre-activation blocks (option A shortcuts, the same weights)
     densenet_bc40_k12  lesson 07: the smallest DenseNet-BC of the paper's layout, 6 bottleneck layers a block
 
+and cifar_resnet18, ResNet-18 as small-image training code (and benchmarks/gpu_cifar.py) commonly trains it.
+
 LeNet-5 takes colour images as get_model("lenet5", in_channels=3).
 """
 
@@ -21,7 +23,7 @@ from ._registry import register_model
 from .alexnet import AlexNet
 from .densenet import DenseNet, cifar_densenet
 from .googlenet import INCEPTION_TABLE, BasicConv2d, Inception
-from .resnet import PreActResNet, preact_resnet
+from .resnet import BasicBlock, PreActResNet, ResNet, preact_resnet
 from .resnext import GroupedConvBlock
 from .vgg import CONVS_PER_STAGE, make_features
 
@@ -134,3 +136,15 @@ def preact_resnet20(*, num_classes: int = 10, shortcut: str = "A") -> PreActResN
 @register_model
 def densenet_bc40_k12(*, num_classes: int = 10, **options) -> DenseNet:
     return cifar_densenet(40, 12, bottleneck=True, compression=0.5, num_classes=num_classes, **options)
+
+
+@register_model
+def cifar_resnet18(*, num_classes: int = 10) -> nn.Module:
+    """ResNet-18 as it is usually trained on CIFAR: torchvision's layout with the ImageNet stem (7x7 stride-2
+    conv and max-pool, which would shrink a 32x32 image to 8x8 at once) replaced by one 3x3 stride-1 conv.
+    11,173,962 parameters with 10 classes."""
+    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    model.maxpool = nn.Identity()
+    return model
