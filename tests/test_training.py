@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from utils.data import DeviceLoader, load_dataset, synthetic_dataset
 from utils.models import get_model
+from utils.modes import evaluating
 from utils.training import History, evaluate, fit, load_checkpoint, pad_to_size, predict, seed_everything
 from utils.training.recipe import Recipe, build_optimizer, build_schedule, choose_optimizer
 from utils.training.runtime import Speed, choose_speed
@@ -126,6 +127,25 @@ def test_evaluate_and_predict_match_a_plain_torch_computation(mnist):
     assert result.accuracy == pytest.approx(expected_accuracy)
     predicted, labels = predict(model, test, batch_size=64)
     assert torch.equal(predicted, logits.argmax(1)) and torch.equal(labels, test.labels)
+
+
+def test_evaluating_puts_every_modules_own_training_flag_back_even_after_an_exception():
+    for parent_training in (True, False):
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Dropout()).train(parent_training)
+        model[1].train(not parent_training)  # a child whose flag differs from its parent's: a frozen BatchNorm, say
+        before = [module.training for module in model.modules()]
+        with pytest.raises(KeyError, match="inside"), evaluating(model):
+            assert not any(module.training for module in model.modules()) and not torch.is_grad_enabled()
+            raise KeyError("inside")
+        assert [module.training for module in model.modules()] == before
+        assert torch.is_grad_enabled()
+
+
+def test_evaluate_leaves_a_frozen_batchnorm_frozen(mnist):
+    model = nn.Sequential(nn.Conv2d(1, 4, 5, stride=2), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(576, 10))
+    model[1].eval()  # frozen inside a model that trains
+    evaluate(model, mnist[1].subset(64))
+    assert model.training and model[0].training and not model[1].training
 
 
 def test_fit_accepts_a_device_loader_and_a_dataloader(mnist):

@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 # course_helper: an exercise that asks for one of these computations refuses answers that call the helper.
 from .checks import course_helper
+from .modes import evaluating
 
 
 class ParamCount(NamedTuple):
@@ -54,23 +55,6 @@ def _example_input(model: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
     return torch.randn(*input_size, device=device, dtype=dtype)
 
 
-class _EvalNoGrad:
-    """Run a model in eval mode without autograd, then put its training flag back as it was."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.was_training = self.model.training
-        self.no_grad = torch.no_grad()
-        self.no_grad.__enter__()
-        self.model.eval()
-
-    def __exit__(self, *exc) -> None:
-        self.model.train(self.was_training)
-        self.no_grad.__exit__(*exc)
-
-
 @course_helper
 def count_macs(model: nn.Module, input_size: Sequence[int]) -> int:
     """Multiply-accumulates of one forward pass on a random input of shape `input_size` (batch first).
@@ -82,7 +66,7 @@ def count_macs(model: nn.Module, input_size: Sequence[int]) -> int:
     """
     x = _example_input(model, input_size)
     counter = FlopCounterMode(display=False)
-    with _EvalNoGrad(model), counter:
+    with evaluating(model), counter:
         model(x)
     return counter.get_total_flops() // 2
 
@@ -104,7 +88,7 @@ def images_per_second(model: nn.Module, input_size: Sequence[int], repeats: int 
         raise ValueError(f"repeats must be at least 1, got {repeats}.")
     x = _example_input(model, input_size)
     fastest = float("inf")
-    with _EvalNoGrad(model):
+    with evaluating(model):
         for attempt in range(repeats + 1):
             _synchronize(x.device)
             start = time.perf_counter()
@@ -182,7 +166,7 @@ def layer_table(model: nn.Module, input_size: Sequence[int]) -> LayerTable:
     ]
     handles = [m.register_forward_hook(record(name)) for name, m in watched]
     try:
-        with _EvalNoGrad(model):
+        with evaluating(model):
             model(x)
     finally:
         for handle in handles:

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
 
+from .modes import evaluating
+
 
 def _grid(panels: int, ncols: int, panel_size: float = 1.3, title: str | None = None) -> tuple[Figure, list]:
     """A figure with exactly `panels` axes in rows of `ncols` (the unused cells of the last row removed)."""
@@ -139,7 +141,6 @@ def plot_filters(
     return fig
 
 
-@torch.no_grad()
 def plot_feature_maps(
     model: nn.Module, image: torch.Tensor, layer: str | nn.Module, *, max_maps: int = 16, ncols: int = 8
 ) -> Figure:
@@ -154,13 +155,11 @@ def plot_feature_maps(
     captured = []
     handle = module.register_forward_hook(lambda _module, _inputs, output: captured.append(output.detach()))
     device = next(model.parameters()).device
-    was_training = model.training
     try:
-        model.eval()
-        model(image.reshape(1, *image.shape[-3:]).to(device))
+        with evaluating(model):
+            model(image.reshape(1, *image.shape[-3:]).to(device))
     finally:
         handle.remove()
-        model.train(was_training)
     maps = captured[0][0]  # the first call's output, image 0: [C, H, W]
     if maps.dim() != 3:
         raise ValueError(f"layer {layer!r} gives {tuple(captured[0].shape)}, not feature maps; pick a conv layer.")

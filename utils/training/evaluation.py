@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..modes import evaluating
 from . import distributed
 from .loaders import batches, make_loader
 from .runtime import choose_speed
@@ -30,7 +31,6 @@ def model_device(model: nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     data,
@@ -48,19 +48,17 @@ def evaluate(
     world = world or distributed.World(device=model_device(model))
     speed = choose_speed(world.device, precision, channels_last, model)
     loader = make_loader(data, batch_size * world.size, train=False, augment=False, world=world)
-    was_training = model.training
-    model.eval()
     start = time.perf_counter()
     loss_sum = torch.zeros((), device=world.device)  # summed on the device, read once at the end
     correct = torch.zeros((), device=world.device, dtype=torch.long)
     count = 0
-    for images, labels in batches(loader, world.device, speed.channels_last):
-        with speed.autocast(world.device):
-            logits = model(images)
-        loss_sum += F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing, reduction="sum")
-        correct += (logits.argmax(1) == labels).sum()
-        count += len(labels)
-    model.train(was_training)
+    with evaluating(model):
+        for images, labels in batches(loader, world.device, speed.channels_last):
+            with speed.autocast(world.device):
+                logits = model(images)
+            loss_sum += F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing, reduction="sum")
+            correct += (logits.argmax(1) == labels).sum()
+            count += len(labels)
     count_on_device = torch.tensor(float(count), device=world.device)
     totals = world.sum(torch.stack([loss_sum, correct.float(), count_on_device]))
     loss_sum, correct, count = totals.tolist()
@@ -69,16 +67,13 @@ def evaluate(
     return Evaluation(loss_sum / count, correct / count, int(count), time.perf_counter() - start)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, data, batch_size: int = EVAL_BATCH_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted classes, true labels) over `data`, both int64 on the CPU: what a confusion matrix needs."""
     world = distributed.World(device=model_device(model))
     loader = make_loader(data, batch_size, train=False, augment=False, world=world)
-    was_training = model.training
-    model.eval()
     predicted, truth = [], []
-    for images, labels in batches(loader, world.device, channels_last=False):
-        predicted.append(model(images).argmax(1).cpu())
-        truth.append(labels.cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for images, labels in batches(loader, world.device, channels_last=False):
+            predicted.append(model(images).argmax(1).cpu())
+            truth.append(labels.cpu())
     return torch.cat(predicted), torch.cat(truth)

@@ -15,12 +15,19 @@ What makes it fast on small images, in order of effect:
 - bf16 autocast on CUDA, and on a CPU that has bf16 in hardware when a short probe of the model finds it
   faster (runtime.probe_cpu_precision);
 - on CUDA: cudnn.benchmark, and optionally torch.compile.
+
+fit reads in steps, each a function below it: the recipe from its arguments; _set_up (the model on its device,
+the loaders, optimizer, schedule, history and checkpoint folder, gathered in a Run); _resume (from the last
+checkpoint, if any); _get_ready (the input check, DDP and torch.compile, the numerics); then _fit_epoch for
+every epoch (train_one_epoch, evaluation, the history, the progress bar, a checkpoint).
 """
 
 import contextlib
 import sys
 import time
 import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -101,103 +108,247 @@ def fit(
     with _silenced(quiet):
         world = distributed.setup(device)
         seed_everything(seed)
-        if isinstance(train_data, DeviceLoader):  # the loader decides; say so in the recipe
-            augments = bool(train_data.crop_padding or train_data.flip)
-            if augment is not None and augment != augments:
-                does = "does" if augments else "does not"
-                raise ValueError(f"augment={augment} but this DeviceLoader {does} augment; set crop_padding and "
-                                 "flip on the loader, or pass the ImageData.")  # fmt: skip
-            augment = augments
-        if optimizer == "auto":
-            optimizer = choose_optimizer(model)
         recipe = default_recipe(
-            lesson, profile, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-            momentum=momentum, weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
-            augment=default_augment(train_data) if augment is None else augment,
+            lesson, profile, epochs=epochs, batch_size=batch_size,
+            optimizer=choose_optimizer(model) if optimizer == "auto" else optimizer, lr=lr, momentum=momentum,
+            weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
+            augment=_augment(train_data, augment),
         )  # fmt: skip
-        speed = choose_speed(world.device, precision, channels_last, model)
-        model.to(world.device)
-        if speed.channels_last:
-            model.to(memory_format=torch.channels_last)
-
-        folder = None
-        if checkpoint:
-            root = checkpoint_root() if checkpoint is True else Path(checkpoint)
-            key = run_key(model, recipe.to_dict(), train_data, val_data, seed)  # before any weight changes
-            folder = RunFolder(root, name or type(model).__name__.lower(), key)
-
-        train_loader = make_loader(train_data, recipe.batch_size, train=True, augment=recipe.augment,
-                                   world=world, seed=seed)  # fmt: skip
-        val_loader = None
-        if val_data is not None:
-            val_loader = make_loader(val_data, EVAL_BATCH_SIZE * world.size, train=False, augment=False, world=world)
-        optimizer_ = build_optimizer(model, recipe)
-        schedule_ = build_schedule(optimizer_, recipe, len(train_loader))
-        history = History(meta=_describe(model, train_data, val_data, recipe, speed, world, compile, profile, name))
-        if folder is not None:
-            history.meta["checkpoint"] = str(folder.path)
-
-        start_epoch = 0
-        saved = folder.load_last() if folder is not None and not retrain else None
-        if saved is not None:
-            model.load_state_dict(saved["model"])
-            history = History.from_dict(saved["history"])
-            if saved["epoch"] >= recipe.epochs:
-                history.loaded = True
-                model.eval()
-                _say(quiet or not world.is_main, f"loaded {folder.last} (finished run, {len(history)} epochs"
-                     f"{_val_note(history)}); retrain=True (--retrain) trains again.")  # fmt: skip
-                return history
-            optimizer_.load_state_dict(saved["optimizer"])
-            schedule_.load_state_dict(saved["schedule"])
-            start_epoch = saved["epoch"]
-            _say(quiet or not world.is_main, f"resuming {folder.path} after epoch {start_epoch}")
-
-        images = getattr(train_data, "data", train_data)  # a DeviceLoader's ImageData
-        if isinstance(images, ImageData):
-            check_model_takes(model, images.image_shape, name)
-        trainer = model
-        if world.size > 1:
-            on_gpu = world.device.type == "cuda"
-            trainer = DistributedDataParallel(model, device_ids=[world.device.index] if on_gpu else None)
-        if compile:
-            trainer = torch.compile(trainer)
-        speed, history.meta["precision"] = _settle_cpu_precision(precision, speed, model, train_loader,
-                                                                 recipe.epochs - start_epoch, world)  # fmt: skip
-        history.meta["amp"] = None if speed.amp_dtype is None else speed.precision
-        if history.meta["precision"].get("probe"):
-            _say(quiet or not world.is_main, _precision_line(history.meta["precision"]))
-        scaler = torch.amp.GradScaler(world.device.type) if speed.needs_loss_scaling() else None
-        show_bar = progress and not quiet and world.is_main
-
+        run = _set_up(model, train_data, val_data, recipe, world, precision=precision, channels_last=channels_last,
+                      compile=compile, checkpoint=checkpoint, name=name, profile=profile, seed=seed,
+                      silent=quiet or not world.is_main, progress=progress)  # fmt: skip
+        if _resume(run, retrain):
+            return run.history  # a finished run, loaded: nothing to train
+        _get_ready(run, train_data, name, compile, precision)
         with deterministic_mode(deterministic, world.device):
-            for epoch in range(start_epoch, recipe.epochs):
-                begin_epoch(train_loader, epoch)
-                bar = _progress_bar(train_loader, epoch, recipe.epochs) if show_bar else None
-                record = {"epoch": epoch + 1}
-                record |= train_one_epoch(trainer, train_loader, optimizer_, schedule_, recipe, speed, world, scaler,
-                                          bar)  # fmt: skip
-                history.steps += [step | {"epoch": epoch + step["epoch"]} for step in record.pop("steps")]
-                if val_loader is not None:
-                    result = evaluate(model, val_loader, label_smoothing=recipe.label_smoothing,
-                                      precision=speed.precision,
-                                      channels_last=channels_last, world=world)  # fmt: skip
-                    record.update(val_loss=result.loss, val_acc=result.accuracy)
-                history.append(record)
-                if bar is not None:
-                    bar.set_postfix_str(_summary(record), refresh=True)
-                    bar.close()
-                elif not progress:
-                    _say(quiet or not world.is_main, f"epoch {epoch + 1}/{recipe.epochs}  {_summary(record)}")
-                if folder is not None and world.is_main:
-                    state = {"model": model.state_dict(), "optimizer": optimizer_.state_dict(),
-                             "schedule": schedule_.state_dict(), "epoch": epoch + 1,
-                             "history": history.to_dict()}  # fmt: skip
-                    best = record.get("val_acc") is not None and record["val_acc"] >= history.best_val_acc
-                    folder.save(state, history, is_best=best)
+            for epoch in range(run.start_epoch, recipe.epochs):
+                _fit_epoch(run, epoch)
         world.barrier()  # no process leaves before rank 0 has written the checkpoint
         model.eval()
-        return history
+        return run.history
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Set-up: what fit trains with
+
+
+@dataclass
+class Run:
+    """One call of fit: the model, what trains it, and what it has done so far. _set_up builds it, _resume and
+    _get_ready complete it, and every epoch reads it and adds to its history."""
+
+    model: nn.Module
+    trainer: nn.Module  # the model as trained: the model itself, or wrapped in DDP and/or torch.compile
+    train_loader: Iterable  # batches for this process: a DeviceLoader, or the DataLoader given
+    val_loader: Iterable | None
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    recipe: Recipe
+    speed: Speed
+    world: distributed.World
+    history: History
+    folder: RunFolder | None  # where the checkpoints go, or None
+    silent: bool  # nothing printed: quiet=True, or a process other than rank 0
+    progress: bool  # a progress bar per epoch, or else one printed line per epoch
+    scaler: torch.amp.GradScaler | None = None  # loss scaling, for fp16 only
+    start_epoch: int = 0  # how many epochs a resumed run had done
+
+    def say(self, message: str) -> None:
+        if not self.silent:
+            print(message, file=sys.stdout, flush=True)
+
+
+def _augment(train_data, augment: bool | None) -> bool:
+    """Whether the training images are cropped and flipped: a DeviceLoader decides for itself (and must agree
+    with `augment` if that is given), else `augment`, else default_augment's rule."""
+    if not isinstance(train_data, DeviceLoader):
+        return default_augment(train_data) if augment is None else augment
+    augments = bool(train_data.crop_padding or train_data.flip)
+    if augment is not None and augment != augments:
+        does = "does" if augments else "does not"
+        raise ValueError(f"augment={augment} but this DeviceLoader {does} augment; set crop_padding and "
+                         "flip on the loader, or pass the ImageData.")  # fmt: skip
+    return augments
+
+
+def _set_up(model, train_data, val_data, recipe: Recipe, world, *, precision, channels_last, compile, checkpoint,
+            name, profile, seed, silent, progress) -> Run:  # fmt: skip
+    """The model on its device, the loaders, optimizer and schedule, a fresh History and the checkpoint folder."""
+    speed = choose_speed(world.device, precision, channels_last, model)
+    model.to(world.device)
+    if speed.channels_last:
+        model.to(memory_format=torch.channels_last)
+
+    folder = None
+    if checkpoint:
+        root = checkpoint_root() if checkpoint is True else Path(checkpoint)
+        key = run_key(model, recipe.to_dict(), train_data, val_data, seed)  # before any weight changes
+        folder = RunFolder(root, name or type(model).__name__.lower(), key)
+
+    train_loader = make_loader(train_data, recipe.batch_size, train=True, augment=recipe.augment,
+                               world=world, seed=seed)  # fmt: skip
+    val_loader = None
+    if val_data is not None:
+        val_loader = make_loader(val_data, EVAL_BATCH_SIZE * world.size, train=False, augment=False, world=world)
+    optimizer = build_optimizer(model, recipe)
+    schedule = build_schedule(optimizer, recipe, len(train_loader))
+    history = History(meta=_history_meta(model, train_data, val_data, recipe, speed, world, compile, profile, name))
+    if folder is not None:
+        history.meta["checkpoint"] = str(folder.path)
+    return Run(model=model, trainer=model, train_loader=train_loader, val_loader=val_loader, optimizer=optimizer,
+               schedule=schedule, recipe=recipe, speed=speed, world=world, history=history, folder=folder,
+               silent=silent, progress=progress)  # fmt: skip
+
+
+def _resume(run: Run, retrain: bool) -> bool:
+    """Carry on from the run's last checkpoint, if it has one (and retrain is off): True when that run had
+    finished, with its weights and history loaded; else False, after loading where it stopped, if anywhere."""
+    saved = run.folder.load_last() if run.folder is not None and not retrain else None
+    if saved is None:
+        return False
+    run.model.load_state_dict(saved["model"])
+    run.history = History.from_dict(saved["history"])
+    if saved["epoch"] >= run.recipe.epochs:
+        run.history.loaded = True
+        run.model.eval()
+        run.say(f"loaded {run.folder.last} (finished run, {len(run.history)} epochs{_val_note(run.history)}); "
+                "retrain=True (--retrain) trains again.")  # fmt: skip
+        return True
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.schedule.load_state_dict(saved["schedule"])
+    run.start_epoch = saved["epoch"]
+    run.say(f"resuming {run.folder.path} after epoch {run.start_epoch}")
+    return False
+
+
+def _get_ready(run: Run, train_data, name: str | None, compile: bool, precision: str) -> None:
+    """Just before the first epoch: check that the model takes the images, wrap it for DDP and torch.compile,
+    and settle the numerics (on a CPU, precision "auto" may probe the model)."""
+    images = getattr(train_data, "data", train_data)  # a DeviceLoader's ImageData
+    if isinstance(images, ImageData):
+        check_model_takes(run.model, images.image_shape, name)
+    if run.world.size > 1:
+        on_gpu = run.world.device.type == "cuda"
+        run.trainer = DistributedDataParallel(run.model, device_ids=[run.world.device.index] if on_gpu else None)
+    if compile:
+        run.trainer = torch.compile(run.trainer)
+    epochs_left = run.recipe.epochs - run.start_epoch
+    run.speed, note = _settle_cpu_precision(precision, run.speed, run.model, run.train_loader, epochs_left, run.world)
+    run.history.meta["precision"] = note
+    run.history.meta["amp"] = None if run.speed.amp_dtype is None else run.speed.precision
+    if note.get("probe"):
+        run.say(_precision_line(note))
+    if run.speed.needs_loss_scaling():
+        run.scaler = torch.amp.GradScaler(run.world.device.type)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The epochs
+
+
+def _fit_epoch(run: Run, epoch: int) -> None:
+    """Train one epoch, evaluate, record it in the history, show it, and save a checkpoint."""
+    begin_epoch(run.train_loader, epoch)
+    bar = _progress_bar(run.train_loader, epoch, run.recipe.epochs) if run.progress and not run.silent else None
+    record = {"epoch": epoch + 1}
+    record |= train_one_epoch(run, bar)
+    run.history.steps += [step | {"epoch": epoch + step["epoch"]} for step in record.pop("steps")]
+    if run.val_loader is not None:
+        result = evaluate(run.model, run.val_loader, label_smoothing=run.recipe.label_smoothing,
+                          precision=run.speed.precision, channels_last=run.speed.channels_last,
+                          world=run.world)  # fmt: skip
+        record.update(val_loss=result.loss, val_acc=result.accuracy)
+    run.history.append(record)
+    if bar is not None:
+        bar.set_postfix_str(_summary(record), refresh=True)
+        bar.close()
+    elif not run.progress:
+        run.say(f"epoch {epoch + 1}/{run.recipe.epochs}  {_summary(record)}")
+    if run.folder is not None and run.world.is_main:
+        _save_checkpoint(run, record)
+
+
+def train_one_epoch(run: Run, bar=None) -> dict:
+    """One pass over the run's training batches; returns the epoch's record (loss, accuracy, lr, seconds,
+    images/s) and its "steps": the training curve within the epoch, POINTS_PER_EPOCH points (or one per batch
+    if fewer). `bar`, a tqdm progress bar, is moved on every batch."""
+    run.trainer.train()
+    device = run.world.device
+    loss_sum = torch.zeros((), device=device)  # summed on the device: no waiting for the GPU every step
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    count = 0
+    num_batches = len(run.train_loader)
+    batches_per_point = max(1, num_batches // POINTS_PER_EPOCH)
+    points, point_start = [], (loss_sum.clone(), correct.clone(), 0)  # device tensors until the epoch ends
+    start = last_refresh = time.perf_counter()
+    for batch, (images, labels) in enumerate(batches(run.train_loader, device, run.speed.channels_last), start=1):
+        loss, logits = _training_step(run, images, labels)
+        loss_sum += loss.detach().float() * len(labels)
+        correct += (logits.detach().argmax(1) == labels).sum()
+        count += len(labels)
+        if batch % batches_per_point == 0 or batch == num_batches:  # this process's share of the batches
+            points.append((batch, loss_sum - point_start[0], correct - point_start[1], count - point_start[2]))
+            point_start = (loss_sum.clone(), correct.clone(), count)
+        if bar is not None:
+            bar.update()
+            now = time.perf_counter()
+            if now - last_refresh > PROGRESS_REFRESH_S:  # the only reads from the device inside the epoch
+                last_refresh = now
+                seen = count * run.world.size
+                bar.set_postfix_str(f"loss {loss_sum.item() / count:.4f}  acc {100 * correct.item() / count:.2f}%"
+                                    f"  {seen / (now - start):,.0f} img/s", refresh=False)  # fmt: skip
+    totals = run.world.sum(torch.stack([loss_sum, correct.float(), torch.tensor(float(count), device=device)]))
+    loss_sum, correct, count = totals.tolist()  # waits for the device: the epoch's time is now real
+    seconds = time.perf_counter() - start
+    if count == 0:
+        raise ValueError("the training data gave no batches; check that it is not empty.")
+    return {"train_loss": loss_sum / count, "train_acc": correct / count, "lr": run.schedule.get_last_lr()[0],
+            "seconds": seconds, "images_per_s": count / seconds,
+            "steps": _curve_points(points, num_batches)}  # fmt: skip
+
+
+def _training_step(run: Run, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward and one optimizer and schedule step on one batch; returns the loss and the logits."""
+    with run.speed.autocast(run.world.device):
+        logits = run.trainer(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=run.recipe.label_smoothing)
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.scaler is None:
+        loss.backward()
+        run.optimizer.step()
+    else:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    run.schedule.step()
+    return loss, logits
+
+
+def _curve_points(points, num_batches) -> list[dict]:
+    """The epoch's curve: for each stretch of batches, the fraction of the epoch done at its end and its mean
+    training loss and accuracy (read from the device in one go, now that the epoch is over)."""
+    if not points:
+        return []
+    sums = torch.stack([torch.stack([loss, right.float()]) for _, loss, right, _ in points]).tolist()
+    chunks = [[batch, loss, right, images] for (batch, *_, images), (loss, right) in zip(points, sums, strict=True)]
+    if len(chunks) > 1 and chunks[-1][3] < chunks[-2][3] / 2:  # a short last batch alone would be a noisy point
+        batch, loss, right, images = chunks.pop()
+        chunks[-1] = [batch, chunks[-1][1] + loss, chunks[-1][2] + right, chunks[-1][3] + images]
+    return [{"epoch": batch / num_batches, "train_loss": loss / images, "train_acc": right / images, "images": images}
+            for batch, loss, right, images in chunks if images]  # fmt: skip
+
+
+def _save_checkpoint(run: Run, record: dict) -> None:
+    """last.pt (and best.pt when this epoch has the best validation accuracy so far) and history.json."""
+    state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+             "schedule": run.schedule.state_dict(), "epoch": record["epoch"],
+             "history": run.history.to_dict()}  # fmt: skip
+    best = record.get("val_acc") is not None and record["val_acc"] >= run.history.best_val_acc
+    run.folder.save(state, run.history, is_best=best)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numerics: bf16 or float32 on a CPU
 
 
 def _settle_cpu_precision(asked: str, speed: Speed, model, loader, epochs_left: int, world) -> tuple[Speed, dict]:
@@ -228,69 +379,6 @@ def _precision_line(note: dict) -> str:
             f"{runtime.PROBE_MARGIN - 1:.0%} faster)")  # fmt: skip
 
 
-def train_one_epoch(trainer, loader, optimizer, schedule, recipe: Recipe, speed: Speed, world, scaler, bar) -> dict:
-    """One pass over `loader`; returns the epoch's record (loss, accuracy, lr, seconds, images/s) and its
-    "steps": the training curve within the epoch, POINTS_PER_EPOCH points (or one per batch if fewer)."""
-    trainer.train()
-    device = world.device
-    loss_sum = torch.zeros((), device=device)  # summed on the device: no waiting for the GPU every step
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    count = 0
-    num_batches = len(loader)
-    batches_per_point = max(1, num_batches // POINTS_PER_EPOCH)
-    points, point_start = [], (loss_sum.clone(), correct.clone(), 0)  # device tensors until the epoch ends
-    start = last_refresh = time.perf_counter()
-    for batch, (images, labels) in enumerate(batches(loader, device, speed.channels_last), start=1):
-        with speed.autocast(device):
-            logits = trainer(images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        schedule.step()
-        loss_sum += loss.detach().float() * len(labels)
-        correct += (logits.detach().argmax(1) == labels).sum()
-        count += len(labels)
-        if batch % batches_per_point == 0 or batch == num_batches:  # this process's share of the batches
-            points.append((batch, loss_sum - point_start[0], correct - point_start[1], count - point_start[2]))
-            point_start = (loss_sum.clone(), correct.clone(), count)
-        if bar is not None:
-            bar.update()
-            now = time.perf_counter()
-            if now - last_refresh > PROGRESS_REFRESH_S:  # the only reads from the device inside the epoch
-                last_refresh = now
-                seen = count * world.size
-                bar.set_postfix_str(f"loss {loss_sum.item() / count:.4f}  acc {100 * correct.item() / count:.2f}%"
-                                    f"  {seen / (now - start):,.0f} img/s", refresh=False)  # fmt: skip
-    totals = world.sum(torch.stack([loss_sum, correct.float(), torch.tensor(float(count), device=device)]))
-    loss_sum, correct, count = totals.tolist()  # waits for the device: the epoch's time is now real
-    seconds = time.perf_counter() - start
-    if count == 0:
-        raise ValueError("the training data gave no batches; check that it is not empty.")
-    return {"train_loss": loss_sum / count, "train_acc": correct / count, "lr": schedule.get_last_lr()[0],
-            "seconds": seconds, "images_per_s": count / seconds,
-            "steps": _curve_points(points, num_batches)}  # fmt: skip
-
-
-def _curve_points(points, num_batches) -> list[dict]:
-    """The epoch's curve: for each stretch of batches, the fraction of the epoch done at its end and its mean
-    training loss and accuracy (read from the device in one go, now that the epoch is over)."""
-    if not points:
-        return []
-    sums = torch.stack([torch.stack([loss, right.float()]) for _, loss, right, _ in points]).tolist()
-    chunks = [[batch, loss, right, images] for (batch, *_, images), (loss, right) in zip(points, sums, strict=True)]
-    if len(chunks) > 1 and chunks[-1][3] < chunks[-2][3] / 2:  # a short last batch alone would be a noisy point
-        batch, loss, right, images = chunks.pop()
-        chunks[-1] = [batch, chunks[-1][1] + loss, chunks[-1][2] + right, chunks[-1][3] + images]
-    return [{"epoch": batch / num_batches, "train_loss": loss / images, "train_acc": right / images, "images": images}
-            for batch, loss, right, images in chunks if images]  # fmt: skip
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Output
 
@@ -304,11 +392,6 @@ def _silenced(quiet: bool):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-def _say(silent: bool, message: str) -> None:
-    if not silent:
-        print(message, file=sys.stdout, flush=True)
 
 
 def _progress_bar(loader, epoch: int, epochs: int):
@@ -329,7 +412,7 @@ def _val_note(history: History) -> str:
     return f", best val acc {100 * best:.2f}%" if best is not None else ""
 
 
-def _describe(model, train_data, val_data, recipe, speed, world, compiled, profile, name) -> dict:
+def _history_meta(model, train_data, val_data, recipe, speed, world, compiled, profile, name) -> dict:
     """The History's meta: plain JSON data saying what ran where."""
     return {
         "model": name or type(model).__name__,

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DeviceLoader, ImageData
+from ..modes import evaluating
 from .distributed import World
 
 CROP_PADDING = 4  # the standard CIFAR augmentation: pad by 4, crop 32x32 back, flip half of the images
@@ -135,10 +136,8 @@ def check_model_takes(model: torch.nn.Module, image_shape: tuple[int, int, int],
     what to do about it, instead of deep inside the first batch. The model's state is left as it was."""
     name = name or type(model).__name__
     device = next(model.parameters(), torch.empty(0)).device
-    was_training = model.training
-    model.eval()  # no BatchNorm statistics are updated by the blank images
     try:
-        with torch.no_grad():
+        with evaluating(model):  # no BatchNorm statistics are updated by the blank images
             model(torch.zeros(2, *image_shape, device=device))
     except (RuntimeError, ValueError) as error:
         channels, height, width = image_shape
@@ -148,5 +147,3 @@ def check_model_takes(model: torch.nn.Module, image_shape: tuple[int, int, int],
             "match, fit the data to the model: utils.training.to_rgb (grey to colour), pad_to_size (e.g. MNIST "
             "to 32x32) or resize."
         ) from error
-    finally:
-        model.train(was_training)
