@@ -1,4 +1,4 @@
-"""utils.data on the real files in ../shared/data, plus the offline fallback and the device loader."""
+"""utils.data on the real files in ../shared/data, the dataset specs, the offline fallback and the device loader."""
 
 import socket
 import warnings
@@ -6,16 +6,22 @@ import warnings
 import pytest
 import torch
 
-from utils import data as course_data
 from utils.data import (
     CIFAR10_CLASSES,
+    DATASETS,
+    DatasetSpec,
     DatasetUnavailable,
     DeviceLoader,
+    ImageData,
     SyntheticDataWarning,
+    folders,
     load_dataset,
     load_image_folder,
+    pad_to_size,
     synthetic_dataset,
+    to_rgb,
 )
+from utils.training.loaders import default_augment
 
 # ---- real data ------------------------------------------------------------------------------------------
 
@@ -42,11 +48,13 @@ def test_mnist_shapes_and_label_counts(mnist_train):
     assert pixels.std().item() == pytest.approx(0.3081, abs=5e-4)
     test = load_dataset("mnist", "test", require_real=True)
     assert test.images.shape == (10_000, 1, 28, 28)
+    assert mnist_train.image_shape == DATASETS["mnist"].image_shape  # the spec's natural shape is the files'
 
 
 def test_cifar10_test_split_has_1000_images_per_class(cifar_test):
     assert cifar_test.images.shape == (10_000, 3, 32, 32)
-    assert cifar_test.classes == CIFAR10_CLASSES
+    assert cifar_test.classes == CIFAR10_CLASSES == list(DATASETS["cifar10"].classes)
+    assert cifar_test.image_shape == DATASETS["cifar10"].image_shape
     assert cifar_test.class_counts().tolist() == [1_000] * 10
     # Per-channel mean of this JPEG copy is about (0.488, 0.481, 0.448) (../shared/data/README.md).
     mean = (cifar_test.images.float() / 255).mean(dim=(0, 2, 3))
@@ -62,7 +70,7 @@ def test_cifar10_folder_is_decoded_once_then_read_from_the_cache(tmp_path, monke
     def no_decoding(*args):
         raise AssertionError("decoded an image although the cache exists")
 
-    monkeypatch.setattr(course_data, "_decode", no_decoding)
+    monkeypatch.setattr(folders, "_decode", no_decoding)
     second = load_dataset("cifar10", "test", require_real=True)
     assert torch.equal(first.images, second.images)
     assert torch.equal(first.labels, second.labels)
@@ -75,11 +83,95 @@ def test_subset_is_reproducible_and_sized(mnist_train):
     assert mnist_train.subset(None) is mnist_train
 
 
+def test_select_keeps_each_label_with_its_image(mnist_train):
+    picked = torch.tensor([59_999, 7, 0, 7])  # any order, repeats allowed
+    chosen = mnist_train.select(picked)
+    for position, index in enumerate(picked.tolist()):
+        assert torch.equal(chosen.images[position], mnist_train.images[index])
+        assert chosen.labels[position] == mnist_train.labels[index]
+    threes = mnist_train.select(mnist_train.labels == 3)  # a mask works too
+    assert len(threes) == mnist_train.class_counts()[3] and set(threes.labels.tolist()) == {3}
+    assert (threes.classes, threes.mean, threes.name, threes.crop_and_flip) == (
+        mnist_train.classes, mnist_train.mean, mnist_train.name, mnist_train.crop_and_flip)  # fmt: skip
+
+
 def test_unknown_dataset_and_split_say_what_is_valid():
     with pytest.raises(ValueError, match="mnist, cifar10"):
         load_dataset("imagenet")
     with pytest.raises(ValueError, match="'train' or 'test'"):
         load_dataset("mnist", "validation")
+
+
+# ---- the dataset specs: one per dataset, read by the loader, the stand-ins, the command line and fit ----------
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_each_stand_in_has_its_specs_shape_classes_and_statistics(name):
+    spec = DATASETS[name]
+    stand_in = synthetic_dataset(name, "test", size=300)
+    assert stand_in.synthetic and stand_in.name == name and stand_in.images.dtype == torch.uint8
+    assert stand_in.image_shape == spec.image_shape and len(stand_in) == 300
+    assert stand_in.num_classes == len(spec.classes) and set(stand_in.labels.tolist()) == set(range(len(spec.classes)))
+    assert len(spec.mean) == len(spec.std) == spec.image_shape[0]
+    assert (stand_in.mean, stand_in.std, stand_in.crop_and_flip) == (spec.mean, spec.std, spec.crop_and_flip)
+    assert torch.equal(synthetic_dataset(name, "test", size=300).images, stand_in.images)  # the same every time
+
+
+def test_the_stand_ins_draw_what_their_class_names_say():
+    assert synthetic_dataset("mnist", "test", size=10).classes == [str(d) for d in range(10)]
+    assert synthetic_dataset("cifar10", "test", size=10).classes[:3] == ["disk", "square", "triangle"]
+
+
+def test_augmentation_default_follows_the_spec_not_the_shape(mnist_train, cifar_test, tmp_path, monkeypatch):
+    # MNIST made 3x32x32 (what the command line does for a colour model) is still digits: no crop + flip.
+    digits_in_colour = to_rgb(pad_to_size(mnist_train.subset(64), 32))
+    assert digits_in_colour.image_shape == (3, 32, 32) and not default_augment(digits_in_colour)
+    assert default_augment(cifar_test)
+    # Your own images have no spec: 32x32 colour ones are taken as CIFAR-like, smaller ones are not.
+    monkeypatch.setenv("CNN_COURSE_CACHE", str(tmp_path / "cache"))
+    _write_image_folder(tmp_path / "pets", {"cat": [(40, 40)], "dog": [(20, 30)]})
+    assert default_augment(load_image_folder(tmp_path / "pets", size=32))
+    assert not default_augment(load_image_folder(tmp_path / "pets", size=16))
+
+
+def _tiny_spec(name, image_shape, crop_and_flip, available=True):
+    """A made-up dataset of 20 images, as a contributor would add one."""
+
+    def read(root, split, download):
+        if not available:
+            raise DatasetUnavailable(f"{name} is not in {root}: put it there.")
+        return torch.full((20, *image_shape), 7, dtype=torch.uint8), torch.arange(20) % 2
+
+    def draw(labels, generator):
+        return torch.randint(0, 256, (len(labels), *image_shape), generator=generator, dtype=torch.uint8)
+
+    return DatasetSpec(name, ("odd", "even"), (0.5,) * image_shape[0], (0.25,) * image_shape[0], image_shape,
+                       crop_and_flip, read, draw)  # fmt: skip
+
+
+def test_a_spec_in_the_table_is_all_a_new_dataset_needs(monkeypatch, capsys):
+    from utils.training.__main__ import load_splits, parse_args
+
+    # Grey 8x8 images that may be flipped, colour 32x32 ones that may not: the opposite of the shape rule.
+    monkeypatch.setitem(DATASETS, "flippable", _tiny_spec("flippable", (1, 8, 8), crop_and_flip=True))
+    monkeypatch.setitem(DATASETS, "rigid", _tiny_spec("rigid", (3, 32, 32), crop_and_flip=False, available=False))
+    flippable = load_dataset("flippable", "test")
+    assert isinstance(flippable, ImageData) and flippable.classes == ["odd", "even"] and len(flippable) == 20
+    assert default_augment(flippable) and default_augment(pad_to_size(flippable, 32))
+    with pytest.warns(SyntheticDataWarning, match="rigid"):
+        rigid = load_dataset("rigid", "train")  # its reader finds nothing: its own drawing stands in
+    assert rigid.synthetic and rigid.image_shape == (3, 32, 32) and not default_augment(rigid)
+
+    # The command line takes both by name and lists them.
+    train, test = load_splits("flippable", require_real=True, seed=0)
+    assert (train.split, test.split, train.name) == ("train", "test", "flippable")
+    with pytest.raises(SystemExit, match="cifar10, flippable, rigid, or a folder"):
+        load_splits("no-such-dataset", require_real=True, seed=0)
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    assert "mnist, cifar10, flippable, rigid, or a folder" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(ValueError, match="mnist, cifar10, flippable, rigid"):
+        load_dataset("imagenet")
 
 
 # ---- your own images --------------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ The package reads top to bottom in this order: recipe (what to compute), runtime
 evaluation, fitting, history, checkpoints, distributed, and __main__ (the command line).
 """
 
+from ..data import pad_to_size, resize, to_rgb  # where they live; lessons import them from here
 from .checkpoints import checkpoint_root, load_checkpoint
 from .evaluation import Evaluation, evaluate, predict
 from .fitting import fit, train_one_epoch
 from .history import History
-from .loaders import pad_to_size, resize, to_rgb
 from .recipe import Recipe, default_recipe
 from .runtime import seed_everything
 

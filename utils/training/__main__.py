@@ -17,24 +17,23 @@ from pathlib import Path
 
 import torch
 
-from ..data import ImageData, load_dataset, load_image_folder
+from ..data import DATASETS, ImageData, load_dataset, load_image_folder, pad_to_size, resize, to_rgb
 from ..models import get_model, list_models
 from ..profiles import PROFILES, budget
 from . import distributed
 from .checkpoints import checkpoint_root
 from .fitting import fit
-from .loaders import check_model_takes, pad_to_size, resize, to_rgb
+from .loaders import check_model_takes
 from .recipe import OPTIMIZERS, SCHEDULES
 from .runtime import PRECISIONS
 
-DATASETS = ("mnist", "cifar10")
 SWITCHES = {"auto": "auto", "on": True, "off": False}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m utils.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a registry name, e.g. lenet5, resnet20 (--list-models shows all)")
-    parser.add_argument("--data", default="cifar10", help="mnist, cifar10, or a folder of class folders")
+    parser.add_argument("--data", default="cifar10", help=f"{', '.join(DATASETS)}, or a folder of class folders")
     parser.add_argument("--list-models", action="store_true", help="print the model names and exit")
     plan = parser.add_argument_group("how much (defaults: the run profile's budget)")
     plan.add_argument("--profile", choices=PROFILES, help="smoke, cpu or full (default: picked for this machine)")
@@ -51,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     recipe.add_argument("--weight-decay", type=float)
     recipe.add_argument("--schedule", choices=SCHEDULES, default="onecycle")
     recipe.add_argument("--label-smoothing", type=float, default=0.1)
-    recipe.add_argument("--augment", choices=SWITCHES, default="auto", help="crop + flip (auto: 32x32 colour)")
+    recipe.add_argument("--augment", choices=SWITCHES, default="auto",
+                        help="crop + flip (auto: as the dataset's spec says; a folder: if 32x32 colour)")  # fmt: skip
     recipe.add_argument("--image-size", type=int, help="resize the images (default: as they are, MNIST padded to 32)")
     recipe.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("how it runs")
@@ -81,16 +81,14 @@ def load_splits(source: str, require_real: bool, seed: int) -> tuple[ImageData, 
                 load_dataset(source, "test", require_real=require_real))  # fmt: skip
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        sys.exit(f"--data {source!r}: use {' or '.join(DATASETS)}, or a folder with one sub-folder per class.")
+        sys.exit(f"--data {source!r}: use one of {', '.join(DATASETS)}, or a folder with one sub-folder per class.")
     if (folder / "train").is_dir() and (folder / "test").is_dir():
         return load_image_folder(folder, split="train"), load_image_folder(folder, split="test")
     everything = load_image_folder(folder)
     order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(seed))
     cut = len(order) // 10
     test_part, train_part = order[:cut].sort().values, order[cut:].sort().values
-    pick = lambda index, split: replace(everything, images=everything.images[index],  # noqa: E731
-                                        labels=everything.labels[index], split=split)  # fmt: skip
-    return pick(train_part, "train"), pick(test_part, "test")
+    return replace(everything.select(train_part), split="train"), replace(everything.select(test_part), split="test")
 
 
 def shape_for_model(data: ImageData, image_size: int | None) -> ImageData:

@@ -1,16 +1,9 @@
-"""Turning what the caller passes (an ImageData, a DeviceLoader, any iterable of batches) into batches,
-and fitting a dataset's images to what a model expects (size, channels).
-
-MNIST and LeNet-5: the digits are 28x28, LeNet-5 reads 32x32. As the paper does, we centre each digit in a
-32x32 field by padding the uint8 images with 2 pixels of background (0), once, before normalisation:
-`pad_to_size(mnist, 32)`. After normalisation the border then has the background's value, which
-padding inside the network (c1 with padding=2) would not give. The command line does this for you.
+"""Turning what the caller passes (an ImageData, a DeviceLoader, any iterable of batches) into batches, and
+checking that a model can read the images. (Fitting images to a model, pad_to_size, to_rgb and resize, is
+in utils.data.images; utils.training re-exports them.)
 """
 
-from dataclasses import replace
-
 import torch
-import torch.nn.functional as F
 
 from ..data import DeviceLoader, ImageData
 from ..modes import evaluating
@@ -20,8 +13,13 @@ CROP_PADDING = 4  # the standard CIFAR augmentation: pad by 4, crop 32x32 back, 
 
 
 def default_augment(data) -> bool:
-    """Crop and flip for 32x32 colour images (CIFAR-like), nothing for digits (a flipped 3 is no digit)."""
-    return isinstance(data, ImageData) and data.image_shape == (3, 32, 32)
+    """Whether fit crops and flips `data` when not told: as its dataset's spec says (CIFAR-10 yes; MNIST no, also
+    padded or turned to colour); for your own images, which no spec describes, only 32x32 colour ones (CIFAR-like)."""
+    if not isinstance(data, ImageData):
+        return False  # a loader of its own does its own augmentation
+    if data.crop_and_flip is not None:
+        return data.crop_and_flip
+    return data.image_shape == (3, 32, 32)
 
 
 def make_loader(data, batch_size: int, *, train: bool, augment: bool, world: World, seed: int = 0):
@@ -95,40 +93,7 @@ def count_images(loader) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Fitting images to a model
-
-
-def pad_to_size(data: ImageData, size: int) -> ImageData:
-    """Centre every image in a size x size field of zeros (background). uint8 in, uint8 out."""
-    _, height, width = data.image_shape
-    if (height, width) == (size, size):
-        return data
-    if height > size or width > size:
-        raise ValueError(f"images are {height}x{width}, larger than {size}x{size}; use resize() to shrink them.")
-    top, left = (size - height) // 2, (size - width) // 2
-    padded = F.pad(data.images, (left, size - width - left, top, size - height - top))
-    return replace(data, images=padded)
-
-
-def to_rgb(data: ImageData) -> ImageData:
-    """Grey images as three equal colour channels (for models built for RGB input)."""
-    if data.image_shape[0] == 3:
-        return data
-    if data.image_shape[0] != 1:
-        raise ValueError(f"to_rgb takes 1-channel images, got {data.image_shape[0]} channels.")
-    return replace(data, images=data.images.expand(-1, 3, -1, -1).contiguous(), mean=data.mean * 3, std=data.std * 3)
-
-
-def resize(data: ImageData, size: int, chunk: int = 2048) -> ImageData:
-    """Bilinear resize to size x size (for models that need larger inputs). Memory grows with size squared."""
-    if data.image_shape[1:] == (size, size):
-        return data
-    parts = []
-    for start in range(0, len(data), chunk):  # in chunks: the float copy of a whole dataset may not fit
-        part = data.images[start : start + chunk].float()
-        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        parts.append(part.round().clamp(0, 255).to(torch.uint8))
-    return replace(data, images=torch.cat(parts))
+# Checking a model against the data
 
 
 def check_model_takes(model: torch.nn.Module, image_shape: tuple[int, int, int], name: str | None = None) -> None:
