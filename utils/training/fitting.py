@@ -80,7 +80,8 @@ def fit(
     """Train `model` on `train_data`, evaluating on `val_data` after every epoch; returns a History.
 
     Data: an ImageData (utils.data.load_dataset), a DeviceLoader, or a DataLoader of (images, labels).
-    An ImageData is batched on the device; 32x32 colour images get random crop + flip unless augment=False.
+    An ImageData is batched on the device, with random crop + flip where its dataset suits them (CIFAR-10, not
+    MNIST; your own images: 32x32 colour ones) unless augment says otherwise.
 
     Recipe: epochs and batch_size default to the run profile's budget for `lesson` (utils.profiles);
     optimizer "sgd" (Nesterov momentum; lr 0.1 per 128 images of batch, weight decay 5e-4), "adamw"
