@@ -1,7 +1,7 @@
 """LeNet-5 on the MNIST training set, one epoch on the CPU: utils.training.fit against a textbook loop.
 
-    python benchmarks/cpu_lenet_mnist.py             # the full 60,000 images (a minute or two)
-    python benchmarks/cpu_lenet_mnist.py --dry-run   # 512 images: checks that the script still works
+    python -m benchmarks.cpu_lenet_mnist             # the full 60,000 images (a minute or two)
+    python -m benchmarks.cpu_lenet_mnist --dry-run   # 512 images: checks that the script still works
 
 The textbook loop is what most tutorials write: torchvision's MNIST dataset with ToTensor and Normalize
 (plus Pad(2): LeNet-5 reads 32x32), a DataLoader with num_workers=2, float32, the plain training loop.
@@ -19,9 +19,9 @@ from dataclasses import replace
 import torch
 import torchvision
 import torchvision.transforms as T
-from textbook import describe_cpu, numerics, race, spread, warm_up
 from torch.utils.data import DataLoader, Subset
 
+from benchmarks.textbook import describe_cpu, numerics, race, spread, warm_up
 from utils.data import MNIST_STATS, data_root, load_dataset
 from utils.training import evaluate, pad_to_size
 

@@ -1,7 +1,7 @@
 """CIFAR ResNet-20 on a 5,000-image CIFAR-10 subset, one epoch on the CPU: fit against a textbook loop.
 
-    python benchmarks/cpu_resnet20_cifar.py             # 5,000 images (a few minutes on two cores)
-    python benchmarks/cpu_resnet20_cifar.py --dry-run   # 128 images: checks that the script still works
+    python -m benchmarks.cpu_resnet20_cifar             # 5,000 images (a few minutes on two cores)
+    python -m benchmarks.cpu_resnet20_cifar --dry-run   # 128 images: checks that the script still works
 
 The textbook loop: torchvision's ImageFolder over the CIFAR-10 JPEGs with RandomCrop(32, padding=4),
 RandomHorizontalFlip, ToTensor and Normalize, a DataLoader with num_workers=2, float32, the plain loop.
@@ -26,10 +26,10 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
-from textbook import describe_cpu, numerics, race, same_optimizer, spread, warm_up
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import ImageFolder
 
+from benchmarks.textbook import describe_cpu, numerics, race, same_optimizer, spread, warm_up
 from utils.data import CIFAR10_STATS, data_root, load_dataset
 from utils.models import get_model
 from utils.training import evaluate

@@ -1,20 +1,22 @@
 """CIFAR-10 on one GPU: the textbook loop against fit, and fit's time to 94% test accuracy.
 
-    python benchmarks/gpu_cifar.py                  # on CUDA: a few minutes
-    python benchmarks/gpu_cifar.py --compile        # fit with torch.compile too
-    python benchmarks/gpu_cifar.py --dry-run        # on the CPU with tiny sizes: checks the script still works
+    python -m benchmarks.gpu_cifar                  # on CUDA: a few minutes
+    python -m benchmarks.gpu_cifar --compile        # fit with torch.compile too
+    python -m benchmarks.gpu_cifar --dry-run        # on the CPU with tiny sizes: checks the script still works
 
-1. Throughput, for ResNet-18 (CIFAR variant) and ResNet-20: images/s of one epoch of the textbook loop
-   (ImageFolder + per-image crop/flip/ToTensor/Normalize, DataLoader num_workers=2 with pinned memory,
-   float32) against fit's second epoch (bf16 autocast, channels_last, cudnn.benchmark, optionally compiled;
-   the first epoch pays for compilation and cuDNN's algorithm search, so its speed is printed separately).
+1. Throughput, for ResNet-18 (CIFAR variant) and ResNet-20, through the same race as the CPU benchmarks
+   (benchmarks/textbook.py): images/s of one epoch of the textbook loop (ImageFolder + per-image
+   crop/flip/ToTensor/Normalize, DataLoader num_workers=2 with pinned memory, float32) against fit's second
+   epoch (bf16 autocast, channels_last, cudnn.benchmark, optionally compiled; the first epoch pays for
+   compilation and cuDNN's algorithm search, so its speed is printed separately). The two take turns for three
+   rounds (--rounds) and the medians are reported.
 2. Time to accuracy: fit's full-profile recipe (utils.profiles: 30 epochs, batch 512, SGD with one-cycle,
    label smoothing, crop + flip) on ResNet-18, evaluated after every epoch; the training time until the
    test accuracy first reaches --target. Anchors: airbench94 reaches 94% in about 3 s on an A100 with a
    network and tricks built for it; a ResNet-9 took 26 s on a V100 in DAWNBench; a standard ResNet-18 reaches
    96% in about 7 minutes on an A100.
 
-The last line is ratio=<fit images/s / textbook images/s>, the geometric mean over the two models.
+The last line is ratio=<fit images/s / textbook images/s>, the geometric mean over the two models' medians.
 """
 
 import argparse
@@ -23,52 +25,20 @@ import time
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
-from cpu_resnet20_cifar import textbook_loader  # noqa: I001 (next to this file)
-from textbook import same_optimizer, textbook_epoch
 
+from benchmarks.cpu_resnet20_cifar import textbook_loader
+from benchmarks.textbook import numerics, race, spread, warm_up
 from utils.data import load_dataset
 from utils.models import get_model
 from utils.training import fit, seed_everything
 
-BUILDERS = {"resnet18 (CIFAR)": lambda: get_model("cifar_resnet18"), "resnet20": lambda: get_model("resnet20")}
+MODELS = {"resnet18 (CIFAR)": "cifar_resnet18", "resnet20": "resnet20"}  # label: name in utils.models
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def textbook_speed(build, indices, batch_size: int, device: torch.device, recipe: dict) -> float:
-    seed_everything(0)
-    model = build().to(device)
-    optimizer = same_optimizer(model, recipe)
-    # A few steps on random data first, so that CUDA's and cuDNN's start-up is not charged to the loop.
-    for _ in range(3):
-        loss = F.cross_entropy(model(torch.randn(batch_size, 3, 32, 32, device=device)),
-                               torch.zeros(batch_size, dtype=torch.long, device=device))  # fmt: skip
-        loss.backward()
-        optimizer.zero_grad()
-    synchronize(device)
-    start = time.perf_counter()
-    loader = textbook_loader(indices, batch_size, workers=2, pin_memory=device.type == "cuda")
-    seen = textbook_epoch(model, loader, optimizer, device)
-    synchronize(device)
-    return seen / (time.perf_counter() - start)
-
-
-def helper_speeds(build, train, batch_size: int, device: torch.device, compile: bool) -> tuple[float, float, dict]:
-    """(first epoch images/s, second epoch images/s, recipe) of fit."""
-    seed_everything(0)
-    history = fit(build(), train, epochs=2, batch_size=batch_size, augment=True, device=device, compile=compile,
-                  quiet=True)  # fmt: skip
-    return history.records[0]["images_per_s"], history.records[1]["images_per_s"], history.meta["recipe"]
-
-
-def time_to_accuracy(label, build, train, test, device, compile: bool, target: float, epochs: int | None,
+def time_to_accuracy(label, model_name, train, test, device, compile: bool, target: float, epochs: int | None,
                      dry_run: bool):  # fmt: skip
     seed_everything(0)
-    model = build()
+    model = get_model(model_name)
     start = time.perf_counter()
     history = fit(model, train, test, profile="smoke" if dry_run else "full", epochs=epochs, device=device,
                   compile=compile, progress=False, name=label)  # fmt: skip
@@ -83,20 +53,22 @@ def time_to_accuracy(label, build, train, test, device, compile: bool, target: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dry-run", action="store_true", help="CPU, 8 images, 1 epoch to a target of 0")
+    parser.add_argument("--dry-run", action="store_true", help="CPU, 8 images, 1 round, 1 epoch to a target of 0")
     parser.add_argument("--compile", action="store_true", help="fit with torch.compile")
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=3, help="fit and the textbook loop take turns this often")
     parser.add_argument("--target", type=float, default=0.94, help="test accuracy to reach (a fraction)")
     parser.add_argument("--epochs", type=int, help="for the time-to-accuracy run (default: the full profile's)")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
 
     if args.dry_run:
-        device, batch_size, size, target, epochs = torch.device("cpu"), 4, 8, 0.0, 1
+        device, batch_size, size, target, epochs, rounds = torch.device("cpu"), 4, 8, 0.0, 1, 1
     else:
         if not torch.cuda.is_available():
-            raise SystemExit("gpu_cifar.py needs CUDA; on a CPU run it with --dry-run (or see benchmarks/cpu_*.py).")
-        device, batch_size, size, target, epochs = torch.device("cuda"), args.batch_size, None, args.target, args.epochs
+            raise SystemExit("gpu_cifar needs CUDA; on a CPU run it with --dry-run (or see benchmarks/cpu_*.py).")
+        device, batch_size, size = torch.device("cuda"), args.batch_size, None
+        target, epochs, rounds = args.target, args.epochs, args.rounds
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {name}, torch {torch.__version__}, batch {batch_size}, compile {args.compile}")
 
@@ -110,15 +82,20 @@ def main() -> None:
 
     ratios = []
     if not args.skip_throughput:
-        for label, build in BUILDERS.items():
-            first, steady, recipe = helper_speeds(build, train, batch_size, device, args.compile)
-            baseline = textbook_speed(build, indices, batch_size, device, recipe)
-            ratios.append(steady / baseline)
-            print(f"{label:17s} textbook {baseline:9,.0f} img/s   fit {steady:9,.0f} img/s "
-                  f"(first epoch {first:,.0f})   ratio {steady / baseline:.2f}")  # fmt: skip
+        for label, model_name in MODELS.items():
+            warm_up(model_name, (3, 32, 32), batch_size, device)
+            result = race(model_name, train,
+                          lambda: textbook_loader(indices, batch_size, pin_memory=device.type == "cuda"), batch_size,
+                          rounds=rounds, device=device, fit_epochs=2, augment=True, compile=args.compile)  # fmt: skip
+            ratios.append(result.helper_speed / result.textbook_speed)
+            print(f"{label:17s} textbook {result.textbook_speed:9,.0f} img/s   fp32, contiguous; "
+                  f"{spread(result.textbook_speeds)}")  # fmt: skip
+            print(f"{'':17s} fit      {result.helper_speed:9,.0f} img/s   {numerics(result.history.meta)}"
+                  f"{', compiled' if args.compile else ''}; {spread(result.helper_speeds)}; first epoch "
+                  f"{spread(result.helper_first_epoch_speeds)}   ratio {ratios[-1]:.2f}")  # fmt: skip
 
     label = "resnet20" if args.dry_run else "resnet18 (CIFAR)"  # ResNet-18 is too slow for a CPU check
-    history, wall, reached = time_to_accuracy(label, BUILDERS[label], train, test, device, args.compile, target,
+    history, wall, reached = time_to_accuracy(label, MODELS[label], train, test, device, args.compile, target,
                                               epochs, args.dry_run)  # fmt: skip
     recipe = history.meta["recipe"]
     print(f"time to accuracy: {history.meta['model']}, {recipe['epochs']} epochs, batch {recipe['batch_size']}, "

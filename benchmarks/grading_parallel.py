@@ -1,8 +1,8 @@
 """Grading a class one submission after another against `autograde grade --jobs N`: wall time of each.
 
-    python benchmarks/grading_parallel.py                     # 16 submissions of 00_foundations, --jobs 2
-    python benchmarks/grading_parallel.py --lesson 01_lenet5 --count 8 --jobs 4
-    python benchmarks/grading_parallel.py --dry-run           # 4 submissions
+    python -m benchmarks.grading_parallel                     # 16 submissions of 00_foundations, --jobs 2
+    python -m benchmarks.grading_parallel --lesson 01_lenet5 --count 8 --jobs 4
+    python -m benchmarks.grading_parallel --dry-run           # 4 submissions
 
 Each learner hands in the lesson's solution notebook. The same submissions are graded twice, in the same run,
 each time into a fresh scratch grading folder and gradebook (SQLite): serially (--jobs 1), then with --jobs N,
@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from grading_setup import REPO_ROOT, prepare  # noqa: I001 (next to this file; puts the repository on the path)
-
 from autograde import instructor
 from autograde.course import Course
+from benchmarks.grading_setup import prepare
+from utils.settings import REPO_ROOT
 
 
 def grade_all(submitted: Path, grading: Path, jobs: int) -> tuple[float, list[dict]]:

@@ -1,7 +1,7 @@
 """Grading in bubblewrap against grading with the in-kernel guards alone: time and score per lesson.
 
-    python benchmarks/grading_sandbox.py             # every lesson's solution, graded both ways (several minutes)
-    python benchmarks/grading_sandbox.py --dry-run   # the first lesson only
+    python -m benchmarks.grading_sandbox             # every lesson's solution, graded both ways (several minutes)
+    python -m benchmarks.grading_sandbox --dry-run   # the first lesson only
 
 Each lesson's solution notebook is graded with `autograde check` (learner.check, the same code), once in
 bubblewrap and once without it, one right after the other (which goes first alternates), in a scratch
@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from grading_setup import REPO_ROOT, prepare  # noqa: I001 (next to this file; puts the repository on the path)
-
 from autograde import learner
 from autograde.course import Course
+from benchmarks.grading_setup import prepare
+from utils.settings import REPO_ROOT
 
 
 def grade(solution: Path, sandboxed: bool) -> tuple[float, float, float]:

@@ -1,15 +1,11 @@
-"""What both grading benchmarks do first: find the repository's packages, require bubblewrap, and grade in the
-smoke profile with nbgrader's log quiet (as `autograde grade` does)."""
+"""What both grading benchmarks do first: require bubblewrap, and grade in the smoke profile with nbgrader's log
+quiet (as `autograde grade` does)."""
 
 import os
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # the repository's own package, autograde, next to this folder
-
-from autograde.preprocessors import sandbox_unavailable  # noqa: E402
-from autograde.runner import quiet_nbgrader  # noqa: E402
+from autograde.preprocessors import sandbox_unavailable
+from autograde.runner import quiet_nbgrader
 
 
 def prepare(script: str) -> None:

@@ -42,18 +42,26 @@ def same_optimizer(model, recipe: dict) -> torch.optim.Optimizer:
                            weight_decay=recipe["weight_decay"])  # fmt: skip
 
 
-def warm_up(model_name: str, image_shape: tuple[int, int, int], batch_size: int) -> None:
+def warm_up(model_name: str, image_shape: tuple[int, int, int], batch_size: int, device="cpu") -> None:
     """A step of a throwaway model in each memory format (fit uses channels_last, the textbook loop does
-    not), so that neither side pays for the library's first-call set-up of its kernels."""
+    not), so that neither side pays for the library's first-call set-up of its kernels (on a GPU: CUDA's)."""
     for memory_format in (torch.contiguous_format, torch.channels_last):
-        model = get_model(model_name).to(memory_format=memory_format)
-        images = torch.randn(batch_size, *image_shape).contiguous(memory_format=memory_format)
-        F.cross_entropy(model(images), torch.zeros(batch_size, dtype=torch.long)).backward()
+        model = get_model(model_name).to(device, memory_format=memory_format)
+        images = torch.randn(batch_size, *image_shape, device=device).contiguous(memory_format=memory_format)
+        F.cross_entropy(model(images), torch.zeros(batch_size, dtype=torch.long, device=device)).backward()
+    synchronize(device)
+
+
+def synchronize(device) -> None:
+    """Wait for the GPU's queued work, so that a clock read afterwards includes it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @dataclass
 class Race:
-    helper_speeds: list[float]  # images/s of fit's epoch, one per round
+    helper_speeds: list[float]  # images/s of fit's (last) epoch, one per round
+    helper_first_epoch_speeds: list[float]  # images/s of fit's first epoch, as its History records it
     textbook_speeds: list[float]  # images/s of the textbook loop's epoch, one per round
     extra_speeds: dict[str, list[float]]  # any other measurement taken in each round (e.g. the bare step)
     history: History  # fit's last run, with the recipe the textbook optimizer copied and the numerics it used
@@ -70,31 +78,40 @@ class Race:
 
 
 def race(model_name: str, train, make_textbook_loader, batch_size: int, rounds: int = 3, extra=None,
-         **fit_options) -> Race:  # fmt: skip
-    """`rounds` rounds of: one epoch of fit, one of the textbook loop, then each of `extra` ({name: function of
-    fit's History meta returning images/s}), on the CPU, same images, same starting weights. Taking turns means
-    a busy spell of a shared machine slows all sides alike; the medians are what the benchmarks report.
+         device="cpu", fit_epochs: int = 1, **fit_options) -> Race:  # fmt: skip
+    """`rounds` rounds of: fit, one epoch of the textbook loop, then each of `extra` ({name: function of fit's
+    History meta returning images/s}), on `device`, same images, same starting weights. Taking turns means a
+    busy spell of a shared machine slows all sides alike; the medians are what the benchmarks report.
 
     Each side is timed from its first line to the end of its epoch, loader start-up included (so the textbook
-    loader is built inside the timing, by make_textbook_loader())."""
+    loader is built inside the timing, by make_textbook_loader()). With fit_epochs > 1 fit's speed is that of
+    its last epoch, as its History records it (the time from its first batch until the device has finished
+    the epoch). On a GPU fit's first epoch pays for torch.compile and cuDNN's search for the fastest kernels,
+    once per run, which a run of many epochs hardly notices; the first epoch's speed is kept beside it."""
     count = len(train)
-    helper_speeds, textbook_speeds, extra_speeds = [], [], {name: [] for name in extra or {}}
+    helper_speeds, first_epoch_speeds, textbook_speeds = [], [], []
+    extra_speeds = {name: [] for name in extra or {}}
     for _ in range(rounds):
         seed_everything(0)
         helper_model = get_model(model_name)
         start = time.perf_counter()
-        history = fit(helper_model, train, epochs=1, batch_size=batch_size, device="cpu", quiet=True, **fit_options)
-        helper_speeds.append(count / (time.perf_counter() - start))
+        history = fit(helper_model, train, epochs=fit_epochs, batch_size=batch_size, device=device, quiet=True,
+                      **fit_options)  # fmt: skip
+        elapsed = time.perf_counter() - start
+        helper_speeds.append(count / elapsed if fit_epochs == 1 else history.records[-1]["images_per_s"])
+        first_epoch_speeds.append(history.records[0]["images_per_s"])
 
         seed_everything(0)
-        textbook_model = get_model(model_name)
+        textbook_model = get_model(model_name).to(device)
         optimizer = same_optimizer(textbook_model, history.meta["recipe"])
         start = time.perf_counter()
-        textbook_epoch(textbook_model, make_textbook_loader(), optimizer)
+        textbook_epoch(textbook_model, make_textbook_loader(), optimizer, device)
+        synchronize(device)
         textbook_speeds.append(count / (time.perf_counter() - start))
         for name, measure in (extra or {}).items():
             extra_speeds[name].append(measure(history.meta))
-    return Race(helper_speeds, textbook_speeds, extra_speeds, history, helper_model, textbook_model)
+    return Race(helper_speeds, first_epoch_speeds, textbook_speeds, extra_speeds, history, helper_model,
+                textbook_model)  # fmt: skip
 
 
 def numerics(meta: dict) -> str:

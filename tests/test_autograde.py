@@ -26,9 +26,9 @@ from nbgrader.api import Gradebook
 from torch.distributed import TCPStore
 
 from autograde.__main__ import main
+from utils.settings import REPO_ROOT
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures" / "autograde"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "autograde"
 ASSIGNMENT = "99_mini"
 EXERCISES = ["conv_output_size", "tiny_net", "standardize"]
 CELL_TIMEOUT = 8  # seconds: short, so that the endless loops cost little test time
@@ -114,13 +114,7 @@ def build_submission(release, source, variant: str):
     return notebook
 
 
-# ---- running the command ----
-
-def cli(course: Path, *args, env=None, timeout=600):
-    """`python -m autograde --course COURSE ARGS` as a learner or instructor runs it."""
-    return subprocess.run([sys.executable, "-m", "autograde", "--course", str(course), *args], cwd=course,
-                          env=env, capture_output=True, text=True, timeout=timeout)
-
+# ---- the course and its grading ----
 
 @pytest.fixture(scope="module")
 def marker():
@@ -136,29 +130,26 @@ def store():
 
 
 @pytest.fixture(scope="module")
-def grading_env(marker, store):
+def grading_env(marker, store, environ_without_grading):
     """The environment of every command: short timeouts, a memory cap, and a marker to find leftovers by."""
-    ours = ("CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB")
-    env = {name: value for name, value in os.environ.items() if name not in ours}
-    env.update(CNN_COURSE_CELL_TIMEOUT=str(CELL_TIMEOUT), CNN_COURSE_KERNEL_MEMORY_MB="2048",
-               AUTOGRADE_TEST_MARKER=marker, AUTOGRADE_TEST_STORE_PORT=str(store.port))
-    return env
+    return environ_without_grading(CNN_COURSE_CELL_TIMEOUT=str(CELL_TIMEOUT), CNN_COURSE_KERNEL_MEMORY_MB="2048",
+                                   AUTOGRADE_TEST_MARKER=marker, AUTOGRADE_TEST_STORE_PORT=str(store.port))
 
 
-def make_course(root: Path, env) -> Path:
+def make_course(root: Path, env, run_autograde) -> Path:
     """A course with one assignment, the fixture, released with `autograde release`."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
     (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(FIXTURES / f"{ASSIGNMENT}.ipynb", root / "solutions" / ASSIGNMENT)
-    done = cli(root, "release", env=env)
+    done = run_autograde(root, "release", env=env)
     assert done.returncode == 0, done.stderr
     return root
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory, grading_env):
-    return make_course(tmp_path_factory.mktemp("course"), grading_env)
+def course(tmp_path_factory, grading_env, run_autograde):
+    return make_course(tmp_path_factory.mktemp("course"), grading_env, run_autograde)
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +170,11 @@ def submit(course: Path, notebooks, variants) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graded(course, notebooks, grading_env):
+def graded(course, notebooks, grading_env, run_autograde):
     """Every variant, submitted in nbgrader's layout and graded in one `autograde grade` run."""
     submitted = submit(course, notebooks, EXPECTED)
     started = time.monotonic()
-    done = cli(course, "grade", str(submitted), "--json", env=grading_env)
+    done = run_autograde(course, "grade", str(submitted), "--json", env=grading_env)
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
     print(f"\ngraded {len(EXPECTED)} submissions in {elapsed:.0f} s")
@@ -234,30 +225,28 @@ def test_sandboxed_escapes_change_nothing_outside(course, graded, store):
 
 
 @pytest.mark.slow
-def test_nbgraders_own_autograde_runs_in_the_sandbox_too(course, graded, grading_env):
+def test_nbgraders_own_autograde_runs_in_the_sandbox_too(course, graded, grading_env, run_nbgrader):
     """`nbgrader autograde` (what the formgrader's button runs) reads nbgrader_config.py: same sandbox."""
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "nbgrader"), "autograde", ASSIGNMENT,
-                           "--student", "native_read_gradebook", "--force"], cwd=course, env=grading_env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    run_nbgrader(course, grading_env, "autograde", ASSIGNMENT, "--student", "native_read_gradebook", "--force",
+                 timeout=600)  # fmt: skip
     assert gradebook_points(course, "native_read_gradebook") == {"conv_output_size": 0.0, "tiny_net": 3.0,
                                                                  "standardize": 2.0}
 
 
 @pytest.mark.slow
 def test_without_a_sandbox_grade_refuses_unless_allowed_and_the_escapes_work(tmp_path, notebooks, grading_env,
-                                                                              store):
+                                                                              store, run_autograde):
     """Where bubblewrap is missing (here: not on PATH), `grade` refuses in one line; with --allow-unsandboxed it
     grades with the in-kernel guards alone, which the escapes get past (so the tests above can fail); `check`
     says which mode ran."""
     env = {**grading_env, "PATH": os.path.dirname(sys.executable)}  # no bwrap
-    course = make_course(tmp_path / "course", env)
+    course = make_course(tmp_path / "course", env, run_autograde)
     submitted = submit(course, notebooks, [*ESCAPES, "read_solutions", "wrong"])
-    refused = cli(course, "grade", str(submitted), env=env)
+    refused = run_autograde(course, "grade", str(submitted), env=env)
     assert refused.returncode == 2
     assert refused.stderr.startswith("autograde: bubblewrap (bwrap) is not installed") and "--allow-unsandboxed" \
         in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
-    done = cli(course, "grade", str(submitted), "--json", "--allow-unsandboxed", env=env)
+    done = run_autograde(course, "grade", str(submitted), "--json", "--allow-unsandboxed", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "graded without a sandboxed kernel" in done.stderr
     scores = {entry["student"]: entry["score"] for entry in map(json.loads, done.stdout.splitlines())}
@@ -268,7 +257,7 @@ def test_without_a_sandbox_grade_refuses_unless_allowed_and_the_escapes_work(tmp
     assert (course / "planted.txt").exists() and store.check(["reached"])
     store.delete_key("reached")
 
-    checked = cli(course, "check", str(submitted / "wrong" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), env=env)
+    checked = run_autograde(course, "check", str(submitted / "wrong" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), env=env)
     assert checked.returncode == 0, checked.stderr
     assert re.search(r"^sandbox: none, only the in-kernel guards ran \(bubblewrap \(bwrap\) is not installed",
                      checked.stdout, flags=re.MULTILINE), checked.stdout
@@ -293,11 +282,12 @@ def processes_marked(marker: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_grade_shows_a_progress_bar_and_reads_existing_grades_without_regrading(course, graded, grading_env):
+def test_grade_shows_a_progress_bar_and_reads_existing_grades_without_regrading(course, graded, grading_env,
+                                                                                 run_autograde):
     _, stderr = graded
     assert f"{len(EXPECTED)}/{len(EXPECTED)}" in stderr  # tqdm's bar reached the end
     started = time.monotonic()
-    done = cli(course, "grade", str(course / "grading" / "submitted"), "--assignment", ASSIGNMENT, env=grading_env)
+    done = run_autograde(course, "grade", course / "grading" / "submitted", "--assignment", ASSIGNMENT, env=grading_env)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^solution\s+99_mini\s+8/8", done.stdout, flags=re.MULTILINE)
     assert re.search(r"^wrong\s+99_mini\s+2/8", done.stdout, flags=re.MULTILINE)
@@ -305,8 +295,8 @@ def test_grade_shows_a_progress_bar_and_reads_existing_grades_without_regrading(
 
 
 @pytest.mark.slow
-def test_export_writes_nbgraders_csv(course, graded, grading_env):
-    done = cli(course, "export", "--to", str(course / "grades.csv"), env=grading_env)
+def test_export_writes_nbgraders_csv(course, graded, grading_env, run_autograde):
+    done = run_autograde(course, "export", "--to", str(course / "grades.csv"), env=grading_env)
     assert done.returncode == 0, done.stderr
     rows = (course / "grades.csv").read_text().splitlines()
     header = rows[0].split(",")
@@ -316,8 +306,8 @@ def test_export_writes_nbgraders_csv(course, graded, grading_env):
 
 
 @pytest.mark.slow
-def test_feedback_pages_explain_the_zeroes(course, graded, grading_env):
-    done = cli(course, "feedback", env=grading_env)
+def test_feedback_pages_explain_the_zeroes(course, graded, grading_env, run_autograde):
+    done = run_autograde(course, "feedback", env=grading_env)
     assert done.returncode == 0, done.stderr
     pages = sorted((course / "grading" / "feedback").glob(f"*/{ASSIGNMENT}/{ASSIGNMENT}.html"))
     assert len(pages) == len(EXPECTED)
@@ -327,7 +317,7 @@ def test_feedback_pages_explain_the_zeroes(course, graded, grading_env):
 
 @pytest.mark.slow
 def test_bad_submissions_get_one_line_each_the_others_a_grade_and_no_file_changes(course, notebooks, grading_env,
-                                                                                   tmp_path):
+                                                                                   tmp_path, run_autograde):
     """Folders as a collect or a hand copy can leave them, graded in one run with a gradebook of their own."""
     solution = nbformat.writes(build_submission(*notebooks, "solution"))
     files = {
@@ -344,7 +334,8 @@ def test_bad_submissions_get_one_line_each_the_others_a_grade_and_no_file_change
         (submitted / name).write_text(text)
     before = {path: path.read_bytes() for path in submitted.rglob("*") if path.is_file()}
 
-    done = cli(course, "grade", str(submitted), env={**grading_env, "CNN_COURSE_GRADING": str(tmp_path / "grading")})
+    own_gradebook = grading_env | {"CNN_COURSE_GRADING": str(tmp_path / "grading")}
+    done = run_autograde(course, "grade", submitted, env=own_gradebook)
     assert done.returncode == 1  # some submissions could not be graded
     assert "Traceback" not in done.stdout + done.stderr
     header, *lines = done.stdout.splitlines()
@@ -362,11 +353,11 @@ def test_bad_submissions_get_one_line_each_the_others_a_grade_and_no_file_change
 # ---- the learner's check ----
 
 @pytest.mark.slow
-def test_check_grades_one_notebook_well_under_a_minute(course, notebooks, grading_env, tmp_path):
+def test_check_grades_one_notebook_well_under_a_minute(course, notebooks, grading_env, tmp_path, run_autograde):
     notebook = tmp_path / f"{ASSIGNMENT}.ipynb"
     nbformat.write(build_submission(*notebooks, "solution"), notebook)
     started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = cli(course, "check", str(notebook), env=grading_env)
+    done = run_autograde(course, "check", str(notebook), env=grading_env)
     elapsed, cpu_after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     print(f"\n`autograde check` of one notebook (3 exercises): {elapsed:.1f} s wall, {cpu:.1f} s CPU")
@@ -376,12 +367,13 @@ def test_check_grades_one_notebook_well_under_a_minute(course, notebooks, gradin
 
 
 @pytest.mark.slow
-def test_check_json_reports_each_exercise_and_leaves_the_notebook_alone(course, notebooks, grading_env, tmp_path):
+def test_check_json_reports_each_exercise_and_leaves_the_notebook_alone(course, notebooks, grading_env, tmp_path,
+                                                                        run_autograde):
     notebook = tmp_path / "lessons" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"  # found by its name, anywhere
     notebook.parent.mkdir(parents=True)
     nbformat.write(build_submission(*notebooks, "wrong"), notebook)
     before = (hashlib.sha256(notebook.read_bytes()).hexdigest(), notebook.stat().st_mtime_ns)
-    done = cli(course, "check", str(notebook), "--json", env=grading_env)
+    done = run_autograde(course, "check", str(notebook), "--json", env=grading_env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == {"notebook", "score", "max_score", "exercises", "sandbox"}
@@ -396,7 +388,7 @@ def test_check_json_reports_each_exercise_and_leaves_the_notebook_alone(course, 
     feedback = course / "grading" / "check" / ASSIGNMENT / "feedback" / "learner" / ASSIGNMENT / f"{ASSIGNMENT}.html"
     assert "expected 32, got 30" in feedback.read_text()
 
-    status = cli(course, "status", env=grading_env)
+    status = run_autograde(course, "status", env=grading_env)
     assert status.returncode == 0, status.stderr
     assert re.search(rf"^{ASSIGNMENT}\s+0/3\s+2/8 on .* \(of {re.escape(str(notebook.resolve()))}\)",
                      status.stdout, flags=re.MULTILINE)
@@ -405,34 +397,34 @@ def test_check_json_reports_each_exercise_and_leaves_the_notebook_alone(course, 
 # ---- release ----
 
 @pytest.mark.slow
-def test_release_twice_leaves_no_git_diff(course, grading_env):
+def test_release_twice_leaves_no_git_diff(course, grading_env, run_autograde):
     def git(*args):
         return subprocess.run(["git", "-C", str(course), *args], capture_output=True, text=True, check=True).stdout
 
     git("init", "-q")
     git("add", "lessons")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first release")
-    done = cli(course, "release", env=grading_env)
+    done = run_autograde(course, "release", env=grading_env)
     assert done.returncode == 0, done.stderr
     assert git("status", "--porcelain", "lessons") == ""
 
 
 @pytest.mark.slow
-def test_release_check_names_the_files_out_of_sync(course, grading_env):
+def test_release_check_names_the_files_out_of_sync(course, grading_env, run_autograde):
     lesson = course / "lessons" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     original = lesson.read_bytes()
     stale = course / "lessons" / "42_gone"
     try:
         lesson.write_bytes(original.replace(b"A mini assignment", b"A mini assignment, edited by hand"))
         stale.mkdir()
-        done = cli(course, "release", "--check", env=grading_env)
+        done = run_autograde(course, "release", "--check", env=grading_env)
         assert done.returncode == 1
         assert f"{lesson}: differs from a fresh release" in done.stderr
         assert f"{stale}: has no source in solutions/" in done.stderr
     finally:
         lesson.write_bytes(original)
         stale.rmdir()
-    done = cli(course, "release", "--check", env=grading_env)
+    done = run_autograde(course, "release", "--check", env=grading_env)
     assert done.returncode == 0, done.stderr
 
 
@@ -509,18 +501,16 @@ def test_bad_inputs_give_one_line_errors(in_course, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_installed_command_prints_no_traceback(tmp_path):
+def test_the_installed_command_prints_no_traceback(tmp_path, run_autograde):
     (tmp_path / "broken.ipynb").write_text("{not json")
-    done = subprocess.run([sys.executable, "-m", "autograde", "check", str(tmp_path / "broken.ipynb")], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    done = run_autograde(REPO_ROOT, "check", tmp_path / "broken.ipynb", timeout=300)
     assert done.returncode != 0
     assert done.stderr == f"autograde: {tmp_path / 'broken.ipynb'}: not valid JSON; restore it from a checkpoint " \
                           "(File > Revert) or git\n"
 
 
 @pytest.mark.slow
-def test_repository_lessons_match_solutions():
+def test_repository_lessons_match_solutions(run_autograde):
     """The repository's own lessons/ is what `autograde release` makes of its solutions/ (the CI check)."""
-    done = subprocess.run([sys.executable, "-m", "autograde", "release", "--check"], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+    done = run_autograde(REPO_ROOT, "release", "--check")
     assert done.returncode == 0, done.stderr

@@ -29,8 +29,7 @@ from autograde.plan import GradingPlan
 from autograde.policy import REFUSED_EVENTS
 from autograde.scan import scan_cell
 from utils import checks
-
-REPO = Path(__file__).resolve().parent.parent
+from utils.settings import REPO_ROOT
 
 # ---- the static scan ----
 
@@ -344,7 +343,7 @@ def test_a_failed_check_shows_the_learner_their_line_and_the_message(monkeypatch
     for full in ("", "1"):
         monkeypatch.setenv(checks.FULL_TRACEBACKS_VARIABLE, full)  # the kernel inherits the environment
         executed = nbclient.NotebookClient(nbformat.from_dict(notebook), kernel_name="python3", allow_errors=True,
-                                           resources={"metadata": {"path": str(REPO)}}).execute()
+                                           resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
         error = executed.cells[1].outputs[0]
         shown[full] = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
         assert error["evalue"] == "conv_output_size(32, 5): expected 28, got 30"
@@ -447,7 +446,7 @@ def test_kernel_guard_refuses_what_grading_must_not_allow(tmp_path):
     work.mkdir()
     (protected / "answer.txt").write_text("42")
     (work / "data.txt").write_text("fine")
-    done = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(protected), str(work)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(protected), str(work)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.splitlines()[-1])
@@ -548,8 +547,8 @@ print(json.dumps({
 def fake_course():
     """A course's files: an instructor's notebook, a gradebook, two submissions, autograded copies. Not in
     /tmp, like a real course: the sandbox's private /tmp would hold the folders around a submission in it."""
-    (REPO / "grading").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sandbox-test-", dir=REPO / "grading") as scratch:
+    (REPO_ROOT / "grading").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sandbox-test-", dir=REPO_ROOT / "grading") as scratch:
         yield from _fill_course(Path(scratch) / "course")
 
 
@@ -573,10 +572,11 @@ def test_bubblewrap_shows_a_kernel_only_its_folder_python_and_the_course(fake_co
                  str(server.getsockname()[1])]
         outcomes = {}
         for sandboxed in (False, True):
-            sandbox = bubblewrap.command(sys.executable, readable=[str(REPO / "autograde")], writable=[str(folder)],
+            sandbox = bubblewrap.command(sys.executable, readable=[str(REPO_ROOT / "autograde")],
+                                         writable=[str(folder)],
                                          hidden=[str(fake_course / "solutions"), str(fake_course / "grading")])
             done = subprocess.run(sandbox + probe if sandboxed else probe, cwd=folder, capture_output=True,
-                                  text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+                                  text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
             assert done.returncode == 0, done.stderr
             outcomes[sandboxed] = json.loads(done.stdout)
             planted = fake_course / "planted.txt"
@@ -600,11 +600,11 @@ def test_bubblewrap_shows_a_kernel_only_its_folder_python_and_the_course(fake_co
 def test_the_sandbox_shows_the_datasets_where_utils_data_reads_them(monkeypatch, tmp_path):
     from utils.data import cache_dir, data_root
 
-    assert str(data_root()) in kernel_readable(REPO) or not data_root().is_dir()  # the default, if present
+    assert str(data_root()) in kernel_readable(REPO_ROOT) or not data_root().is_dir()  # the default, if present
     for variable, folder in (("CNN_COURSE_DATA", tmp_path / "data"), ("CNN_COURSE_CACHE", tmp_path / "cache")):
         folder.mkdir()
         monkeypatch.setenv(variable, str(folder))
-    assert {str(data_root()), str(cache_dir())} <= set(kernel_readable(REPO))
+    assert {str(data_root()), str(cache_dir())} <= set(kernel_readable(REPO_ROOT))
 
 
 def test_a_sandboxed_kernel_dies_with_its_grader(tmp_path):

@@ -1,4 +1,5 @@
-"""The benchmarks still run: each script in its tiny --dry-run, ending with its ratio line.
+"""The benchmarks still run: each script in its tiny --dry-run, run as README.md says (`python -m
+benchmarks.NAME` from the repository's root), ending with its ratio line.
 
 The figures of a dry run mean nothing (a few batches on a busy CPU); the real runs are done by hand
 (see README.md). The scripts run at the same time to keep this test short.
@@ -8,17 +9,23 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ["cpu_lenet_mnist.py", "cpu_resnet20_cifar.py", "gpu_cifar.py", "grading_sandbox.py", "grading_parallel.py"]
+from utils.settings import REPO_ROOT
+
+# Every module of benchmarks/ that runs as a script (textbook.py and grading_setup.py are their shared parts).
+SCRIPTS = sorted(path.stem for path in (REPO_ROOT / "benchmarks").glob("*.py")
+                 if 'if __name__ == "__main__":' in path.read_text())  # fmt: skip
+
+
+def test_the_benchmarks_are_found():
+    assert {"cpu_lenet_mnist", "cpu_resnet20_cifar", "gpu_cifar", "grading_sandbox", "grading_parallel"} <= set(SCRIPTS)
 
 
 def test_each_benchmark_dry_run_ends_with_a_ratio(tmp_path):
-    # One torch thread each: three scripts share the machine with the rest of the suite.
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), "CNN_COURSE_CHECKPOINTS": str(tmp_path)}
+    # One torch thread each: the scripts share the machine with the rest of the suite.
+    env = os.environ | {"OMP_NUM_THREADS": "1", "CNN_COURSE_CHECKPOINTS": str(tmp_path)}
     processes = {
-        script: subprocess.Popen([sys.executable, str(REPO_ROOT / "benchmarks" / script), "--dry-run"], cwd=tmp_path,
+        script: subprocess.Popen([sys.executable, "-m", f"benchmarks.{script}", "--dry-run"], cwd=REPO_ROOT,
                                  env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         for script in SCRIPTS
     }

@@ -2,20 +2,11 @@
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from utils.settings import REPO_ROOT
 
 
 def _get(url: str) -> str:
@@ -23,8 +14,8 @@ def _get(url: str) -> str:
         return response.read().decode()
 
 
-def test_course_command_starts_jupyterlab_with_nbgrader(tmp_path):
-    port, token = _free_port(), "course-test-token"
+def test_course_command_starts_jupyterlab_with_nbgrader(tmp_path, free_port):
+    port, token = free_port(), "course-test-token"
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path))
     server = subprocess.Popen(
         [str(REPO_ROOT / "course"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",

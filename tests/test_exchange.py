@@ -16,45 +16,34 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_autograde import cli, solved
+from test_autograde import solved
 
-REPO = Path(__file__).resolve().parent.parent
+from utils.settings import REPO_ROOT
+
 LESSON = "01_lenet5"
 # What each learner leaves unanswered (the released stub) in each submission, in the order they submit.
 SUBMISSIONS = [("alice", {"ex2-lenet5"}), ("bob", {"ex3-sparse-conv"}), ("alice", set())]
-OURS = ("CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB",
-        "CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_FETCHED")
 
 
-def account(home: Path, exchange: Path) -> dict:
-    """The environment of one person's shell: their own HOME (and so their own Jupyter data and nbgrader cache),
-    the shared exchange, and the course's tools on PATH."""
-    env = {name: value for name, value in os.environ.items()
-           if name not in OURS and not name.startswith(("JUPYTER", "XDG_"))}
+def account(base: dict, home: Path, exchange: Path) -> dict:
+    """The environment of one person's shell, from `base` (without the grading settings): their own HOME (and so
+    their own Jupyter data and nbgrader cache), the shared exchange, and the course's tools on PATH."""
+    env = {name: value for name, value in base.items() if not name.startswith(("JUPYTER", "XDG_"))}
     home.mkdir(parents=True)
     env.update(HOME=str(home), CNN_COURSE_EXCHANGE=str(exchange),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
     return env
 
 
-def nbgrader(cwd: Path, env: dict, *args) -> str:
-    """`nbgrader ARGS` in cwd; its log (nbgrader logs to stderr), after checking that it succeeded."""
-    done = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{done.stdout}{done.stderr}"
-    return done.stdout + done.stderr
-
-
 def answered(notebook, unanswered: set[str]):
     """The learner's notebook with every answer cell but `unanswered` holding the instructor's solution."""
-    source = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    source = nbformat.read(REPO_ROOT / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
     answers = {cell.metadata["nbgrader"]["grade_id"]: solved(cell.source) for cell in source.cells
                if cell.metadata.get("nbgrader", {}).get("solution")}
     for cell in notebook.cells:
@@ -67,7 +56,7 @@ def answered(notebook, unanswered: set[str]):
 def points_of(unanswered: set[str]) -> tuple[float, float]:
     """(score, max score) of a submission that leaves `unanswered` as stubs, from the source's cell metadata:
     each answer cell's points are those of the test cells that follow it."""
-    cells = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4).cells
+    cells = nbformat.read(REPO_ROOT / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4).cells
     score = most = 0.0
     answer = None
     for cell in cells:
@@ -81,45 +70,45 @@ def points_of(unanswered: set[str]) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory):
+def term(tmp_path_factory, environ_without_grading, run_nbgrader, run_autograde):
     """The whole sequence, run once; returns what each step left, for the tests below."""
     top = tmp_path_factory.mktemp("class")
     exchange = top / "exchange"  # missing: nbgrader_config.py creates it, as for a fresh clone
     course = top / "instructor" / "course"
     (course / "solutions").mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "solutions" / LESSON, course / "solutions" / LESSON)
-    shutil.copytree(REPO / "lessons" / LESSON, course / "lessons" / LESSON)
-    instructor = account(top / "instructor" / "home", exchange)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    shutil.copytree(REPO_ROOT / "solutions" / LESSON, course / "solutions" / LESSON)
+    shutil.copytree(REPO_ROOT / "lessons" / LESSON, course / "lessons" / LESSON)
+    instructor = account(environ_without_grading(), top / "instructor" / "home", exchange)
     learners = {}
     for name in sorted({name for name, _ in SUBMISSIONS}):
         clone = top / name / "course"
         clone.mkdir(parents=True)
-        shutil.copy(REPO / "nbgrader_config.py", clone)
-        learners[name] = (clone, account(top / name / "home", exchange))
+        shutil.copy(REPO_ROOT / "nbgrader_config.py", clone)
+        learners[name] = (clone, account(environ_without_grading(), top / name / "home", exchange))
 
     started = time.monotonic()
-    nbgrader(course, instructor, "release_assignment", LESSON)
+    run_nbgrader(course, instructor, "release_assignment", LESSON)
     for clone, env in learners.values():
-        nbgrader(clone, env, "fetch_assignment", LESSON)
+        run_nbgrader(clone, env, "fetch_assignment", LESSON)
     fetched = {name: clone / "fetched" / LESSON / f"{LESSON}.ipynb" for name, (clone, _) in learners.items()}
     fetched_bytes = {name: path.read_bytes() for name, path in fetched.items()}
     submitted_at = {}
     for name, unanswered in SUBMISSIONS:
         clone, env = learners[name]
         nbformat.write(answered(nbformat.read(fetched[name], as_version=4), unanswered), fetched[name])
-        log = nbgrader(clone, env, "submit", LESSON, "--student", name)
+        log = run_nbgrader(clone, env, "submit", LESSON, "--student", name)
         submitted_at.setdefault(name, []).append(re.search(rf"Submitted as: cnn-course {LESSON} (.+)$", log,
                                                            flags=re.MULTILINE)[1])
-    nbgrader(course, instructor, "collect", LESSON)
-    graded = cli(course, "grade", str(course / "grading" / "submitted"), "--json", env=instructor)
+    run_nbgrader(course, instructor, "collect", LESSON)
+    graded = run_autograde(course, "grade", str(course / "grading" / "submitted"), "--json", env=instructor)
     assert graded.returncode == 0, graded.stdout + graded.stderr
-    feedback = cli(course, "feedback", LESSON, env=instructor)
+    feedback = run_autograde(course, "feedback", LESSON, env=instructor)
     assert feedback.returncode == 0, feedback.stderr
-    nbgrader(course, instructor, "release_feedback", LESSON)
+    run_nbgrader(course, instructor, "release_feedback", LESSON)
     for name, (clone, env) in learners.items():
-        nbgrader(clone, env, "fetch_feedback", LESSON, "--student", name)
-    exported = cli(course, "export", env=instructor)
+        run_nbgrader(clone, env, "fetch_feedback", LESSON, "--student", name)
+    exported = run_autograde(course, "export", env=instructor)
     assert exported.returncode == 0, exported.stderr
     print(f"\nthe round trip (release to export, 2 learners, 3 submissions): {time.monotonic() - started:.0f} s")
     return {"course": course, "learners": learners, "fetched": fetched_bytes, "submitted_at": submitted_at,
@@ -128,7 +117,7 @@ def term(tmp_path_factory):
 
 @pytest.mark.slow
 def test_learners_fetch_the_released_lesson(term):
-    released = (REPO / "lessons" / LESSON / f"{LESSON}.ipynb").read_bytes()
+    released = (REPO_ROOT / "lessons" / LESSON / f"{LESSON}.ipynb").read_bytes()
     assert term["fetched"] == {name: released for name in term["learners"]}
 
 

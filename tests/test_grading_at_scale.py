@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,10 +22,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from test_autograde import ASSIGNMENT, build_submission, cli, make_course, processes_marked
+from test_autograde import ASSIGNMENT, build_submission, make_course, processes_marked
 
 from autograde.batch import parse_shard, shard_of
 from autograde.course import CourseError
+from utils.settings import REPO_ROOT
 
 # The learners are named after the variant of test_autograde.py they hand in (their points are listed there).
 # Two of them fall in each of the two shards (checked below, so that a change of hash shows).
@@ -34,17 +34,15 @@ LEARNERS = ["solution", "wrong", "stub", "alt_style"]
 
 
 @pytest.fixture(scope="module")
-def env():
+def env(environ_without_grading):
     """Every command's environment, with a marker that finds the processes it started."""
-    ours = ("CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB")
-    return {**{name: value for name, value in os.environ.items() if name not in ours},
-            "CNN_COURSE_CELL_TIMEOUT": "30", "CNN_COURSE_KERNEL_MEMORY_MB": "2048",
-            "AUTOGRADE_TEST_MARKER": f"grading-at-scale-{uuid.uuid4().hex}"}
+    return environ_without_grading(CNN_COURSE_CELL_TIMEOUT="30", CNN_COURSE_KERNEL_MEMORY_MB="2048",
+                                   AUTOGRADE_TEST_MARKER=f"grading-at-scale-{uuid.uuid4().hex}")
 
 
-def class_course(root: Path, env) -> tuple[Path, Path]:
+def class_course(root: Path, env, run_autograde) -> tuple[Path, Path]:
     """A course with the fixture assignment released, and its learners' submissions (nbgrader's layout)."""
-    course = make_course(root, env)
+    course = make_course(root, env, run_autograde)
     release = nbformat.read(course / "lessons" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     submitted = course / "submitted"
@@ -72,10 +70,10 @@ def results(done) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def serial(tmp_path_factory, env):
+def serial(tmp_path_factory, env, run_autograde):
     """The reference: every submission graded one after another into SQLite."""
-    course, submitted = class_course(tmp_path_factory.mktemp("serial"), env)
-    done = cli(course, "grade", str(submitted), "--jobs", "1", "--json", env=env)
+    course, submitted = class_course(tmp_path_factory.mktemp("serial"), env, run_autograde)
+    done = run_autograde(course, "grade", str(submitted), "--jobs", "1", "--json", env=env)
     scores = {learner: entry["score"] for learner, entry in results(done).items()}
     assert scores == gradebook_scores(f"sqlite:///{course / 'grading' / 'gradebook.db'}")
     assert scores == {"solution": 8.0, "wrong": 2.0, "stub": 0.0, "alt_style": 8.0}  # as in test_autograde.py
@@ -98,8 +96,8 @@ def test_a_bad_shard_is_refused_with_what_to_write(text):
         parse_shard(text)
 
 
-def test_a_bad_jobs_count_is_one_line(tmp_path):
-    done = cli(Path(__file__).resolve().parent.parent, "grade", str(tmp_path), "--jobs", "0")
+def test_a_bad_jobs_count_is_one_line(tmp_path, run_autograde):
+    done = run_autograde(REPO_ROOT, "grade", tmp_path, "--jobs", "0")
     assert done.returncode == 2
     assert done.stderr.startswith("autograde: --jobs 0: expected") and done.stderr.count("\n") == 1, done.stderr
 
@@ -130,8 +128,9 @@ def notebook_modes(autograded: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_a_killed_worker_loses_nothing_and_the_rerun_grades_only_what_is_missing(tmp_path, env, serial):
-    course, submitted = class_course(tmp_path / "course", env)
+def test_a_killed_worker_loses_nothing_and_the_rerun_grades_only_what_is_missing(tmp_path, env, serial,
+                                                                                 run_autograde):
+    course, submitted = class_course(tmp_path / "course", env, run_autograde)
     autograded = course / "grading" / "autograded"
     command = [sys.executable, "-m", "autograde", "--course", str(course), "grade", str(submitted), "--jobs", "2"]
     first = subprocess.Popen(command, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -155,7 +154,7 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_grades_only_what_is_missing
     half_done = [learner for learner, mode in notebook_modes(autograded).items() if mode & 0o222]
     assert finished and half_done, (finished, half_done)
 
-    again = cli(course, "grade", str(submitted), "--jobs", "2", "--json", env=env)
+    again = run_autograde(course, "grade", str(submitted), "--jobs", "2", "--json", env=env)
     assert {learner: entry["score"] for learner, entry in results(again).items()} == serial
     assert gradebook_scores(f"sqlite:///{course / 'grading' / 'gradebook.db'}") == serial
     for learner, mtime in finished.items():  # graded once: the rerun left finished submissions alone
@@ -172,14 +171,8 @@ def postgres_bin() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def postgres():
+def postgres(free_port):
     """A throwaway PostgreSQL server; yields the URL of an empty database in it."""
     binaries = postgres_bin()
     if binaries is None:
@@ -209,9 +202,9 @@ def postgres():
 
 @pytest.mark.slow
 def test_two_shards_of_two_jobs_grade_into_postgresql_once_each_as_a_serial_run_does(tmp_path, env, serial,
-                                                                                      postgres):
+                                                                                      postgres, run_autograde):
     env = {**env, "CNN_COURSE_DB_URL": postgres}
-    course, submitted = class_course(tmp_path / "course", env)
+    course, submitted = class_course(tmp_path / "course", env, run_autograde)
     command = [sys.executable, "-m", "autograde", "--course", str(course), "grade", str(submitted), "--jobs", "2",
                "--json"]
     shards = [subprocess.Popen([*command, "--shard", f"{index}/2"], cwd=course, env=env, stdout=subprocess.PIPE,
@@ -227,7 +220,7 @@ def test_two_shards_of_two_jobs_grade_into_postgresql_once_each_as_a_serial_run_
             == sorted(LEARNERS)
     assert gradebook_scores(postgres) == serial
 
-    exported = cli(course, "export", "--to", str(tmp_path / "grades.csv"), env=env)
+    exported = run_autograde(course, "export", "--to", str(tmp_path / "grades.csv"), env=env)
     assert exported.returncode == 0, exported.stderr
     rows = (tmp_path / "grades.csv").read_text().splitlines()
     header = rows[0].split(",")

@@ -6,11 +6,10 @@ solution notebooks themselves; lessons/ being in sync with solutions/ is checked
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from utils.settings import REPO_ROOT
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*/*.ipynb"))
 LESSON_IDS = [path.parent.name for path in SOLUTIONS]

@@ -7,6 +7,7 @@ import pytest
 
 from utils import settings
 
+# Found from this file's place, unlike the other test modules, which use settings.REPO_ROOT: this one checks it.
 REPO = Path(__file__).resolve().parent.parent
 # The course's own code: the packages and the nbgrader configuration (tests and benchmarks set variables).
 SOURCES = [*REPO.glob("utils/**/*.py"), *REPO.glob("autograde/**/*.py"), REPO / "nbgrader_config.py"]
@@ -20,6 +21,7 @@ def clean(monkeypatch):
 
 
 def test_defaults_are_folders_of_the_repository(clean):
+    assert settings.REPO_ROOT == REPO
     assert settings.data_root() == REPO / "data"
     assert settings.cache_dir() == REPO / "data" / "cache"
     assert settings.checkpoint_root() == REPO / "checkpoints"

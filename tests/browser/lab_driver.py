@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from utils.settings import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
 NOTEBOOKS = ARTIFACTS / "notebooks"
@@ -87,12 +86,6 @@ def lesson_copy(assignment: str, name: str, solved: bool) -> Path:
 # ---- the server, the browser and what they leave behind -----------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def marked_processes(run_id: str) -> dict[int, str]:
     """pid -> command line of every process whose environment carries this session's RUN_MARKER."""
     wanted = f"{RUN_MARKER}={run_id}".encode()
@@ -109,11 +102,11 @@ def marked_processes(run_id: str) -> dict[int, str]:
     return found
 
 
-def learner_environment(home: Path, run_id: str) -> dict:
-    """The environment of a learner's shell for ./course, with this session's private Jupyter folders."""
-    # The course's default course id and exchange, whatever the developer's shell says.
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_DB_URL")}
+def learner_environment(base: dict, home: Path, run_id: str) -> dict:
+    """The environment of a learner's shell for ./course, with this session's private Jupyter folders, from
+    `base`: this process's environment without the grading settings (so the course's default course id and
+    exchange, whatever the developer's shell says)."""
+    env = dict(base)
     # ./course finds .venv by itself; a learner's shell has not activated it (nor put its bin/ on PATH).
     venv_bin = (Path(sys.prefix) / "bin").resolve()
     env["PATH"] = os.pathsep.join(
@@ -143,8 +136,8 @@ def learner_environment(home: Path, run_id: str) -> dict:
 class CourseServer:
     """`./course --no-browser --port=... --ip=127.0.0.1 --IdentityProvider.token=...`, in its own process group."""
 
-    def __init__(self, env: dict, cwd: Path, log_path: Path):
-        self.port, self.token = free_port(), secrets.token_hex(16)
+    def __init__(self, env: dict, cwd: Path, log_path: Path, port: int):
+        self.port, self.token = port, secrets.token_hex(16)
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
@@ -210,13 +203,14 @@ class CourseServer:
 class LabSession:
     """The course's JupyterLab and a headless Chromium, started together and stopped together."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, environment: dict, port: int):
+        """environment: the shell's, without the grading settings; port: a free one for JupyterLab."""
         from playwright.sync_api import sync_playwright  # imported here: a missing package fails the fixture
 
         self.run_id = uuid.uuid4().hex
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.environment = learner_environment(home, self.run_id)
-        self.server = CourseServer(self.environment, cwd=home, log_path=ARTIFACTS / "jupyterlab.log")
+        self.environment = learner_environment(environment, home, self.run_id)
+        self.server = CourseServer(self.environment, cwd=home, log_path=ARTIFACTS / "jupyterlab.log", port=port)
         self.playwright = self.browser = None
         try:
             self.server.wait_until_ready(timeout=300)

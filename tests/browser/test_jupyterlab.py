@@ -10,8 +10,6 @@ import ast
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,13 +30,13 @@ from lab_driver import (
     solution_source,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from utils.settings import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, environ_without_grading, free_port):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (sudo apt-get install chromium), "
                     "or skip the browser tests with --no-browser", pytrace=False)  # fmt: skip
@@ -51,7 +49,7 @@ def lab(tmp_path_factory):
     for old in SCREENSHOTS.glob("*.png"):  # a picture from an earlier run must not pass for this run's
         old.unlink()
     shutil.rmtree(FETCHED, ignore_errors=True)  # lessons an earlier run fetched would show as fetched already
-    session = LabSession(tmp_path_factory.mktemp("jupyterlab"))
+    session = LabSession(tmp_path_factory.mktemp("jupyterlab"), environ_without_grading(), free_port())
     yield session
     session.close()
     left = session.leftovers()
@@ -174,7 +172,7 @@ def test_formgrader_lists_the_course_assignments(lab, page):
 EXCHANGE_LESSON = "01_lenet5"
 
 
-def test_a_lesson_goes_through_the_exchange_and_is_graded(lab, page, request):
+def test_a_lesson_goes_through_the_exchange_and_is_graded(lab, page, request, run_autograde):
     """The instructor releases lesson 01 with the formgrader's Release button; a learner fetches it in the
     Assignment List, opens it from there, answers all but its last exercise and submits it there; the
     formgrader's Collect button collects it and `autograde grade` gives it the points of the answered exercises."""
@@ -211,8 +209,7 @@ def test_a_lesson_goes_through_the_exchange_and_is_graded(lab, page, request):
     assert f"Successfully collected submissions of '{lesson}'" in said, said
     expect(formgrader_cell(page, lesson, "num-submissions")).to_have_text("1")
     submitted = Path(lab.environment["CNN_COURSE_GRADING"]) / "submitted"
-    done = subprocess.run([sys.executable, "-m", "autograde", "grade", str(submitted), "--json"], cwd=REPO_ROOT,
-                          env=lab.environment, capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = run_autograde(REPO_ROOT, "grade", submitted, "--json", env=lab.environment)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     [result] = [json.loads(line) for line in done.stdout.splitlines()]
 

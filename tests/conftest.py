@@ -1,0 +1,76 @@
+"""Helpers shared by the test modules of tests/, as fixtures (the repository root's conftest.py sets up the
+environment every test runs in).
+
+Fixtures, not functions to import: neither the repository root nor tests/ is a package, so both conftest.py
+files are modules named `conftest`, and `from conftest import ...` would get whichever one pytest loaded last.
+pytest finds fixtures by name, in every worker of `pytest -n 2 --dist loadscope`. Fixtures that hand out a
+function (free_port, run_autograde, ...) are session-scoped, so that module-scoped fixtures can use them too.
+The repository's root is utils.settings.REPO_ROOT.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# ---- processes, ports and environments of the grading and server tests ----
+
+# The settings of a class's grading (utils.settings documents them). A developer's shell may hold them for a
+# real class: a test's course must neither grade into that gradebook nor use that exchange.
+GRADING_VARIABLES = (
+    "CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB",
+    "CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_FETCHED",
+)  # fmt: skip
+NBGRADER = Path(sys.executable).parent / "nbgrader"  # the environment's own, whatever PATH says
+
+
+@pytest.fixture(scope="session")
+def environ_without_grading():
+    """environ_without_grading(**overrides): this process's environment as it is now, without
+    GRADING_VARIABLES, with `overrides` set; a new dict each call."""
+
+    def make(**overrides: str) -> dict[str, str]:
+        return {name: value for name, value in os.environ.items() if name not in GRADING_VARIABLES} | overrides
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """free_port(): a TCP port on 127.0.0.1 that no one listens on now (the kernel picks it)."""
+
+    def pick() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    return pick
+
+
+@pytest.fixture(scope="session")
+def run_autograde():
+    """run_autograde(course, *args, env=None, timeout=600): `python -m autograde --course COURSE ARGS` run in
+    the course's folder, as a learner or an instructor runs it; returns the finished process (text output)."""
+
+    def run(course: Path, *args, env=None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "autograde", "--course", str(course), *map(str, args)],
+                              cwd=course, env=env, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def run_nbgrader():
+    """run_nbgrader(cwd, env, *args, timeout=300): `nbgrader ARGS` in cwd, checked to succeed; returns its
+    output (nbgrader logs to stderr)."""
+
+    def run(cwd: Path, env: dict, *args, timeout: float = 300) -> str:
+        done = subprocess.run([str(NBGRADER), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+        assert done.returncode == 0, f"nbgrader {' '.join(map(str, args))}:\n{done.stdout}{done.stderr}"
+        return done.stdout + done.stderr
+
+    return run
