@@ -14,7 +14,6 @@ ratio=<fit images/s / textbook images/s>.
 
 import argparse
 import os
-from dataclasses import replace
 
 import torch
 import torchvision
@@ -47,7 +46,7 @@ def main() -> None:
     if args.dry_run:
         indices = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:DRY_RUN_IMAGES]
         test = test.subset(DRY_RUN_IMAGES)
-    train = replace(train, images=train.images[indices], labels=train.labels[indices])
+    train = train.select(indices)
     count = len(indices)
     print(f"LeNet-5, MNIST: {count:,} training images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip

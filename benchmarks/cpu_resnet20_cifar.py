@@ -21,7 +21,6 @@ import argparse
 import os
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +84,7 @@ def main() -> None:
     train = load_dataset("cifar10", "train", require_real=True)
     test = load_dataset("cifar10", "test", require_real=True).subset(DRY_RUN_IMAGES if args.dry_run else 2_000)
     indices = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:count].sort().values
-    train = replace(train, images=train.images[indices], labels=train.labels[indices])
+    train = train.select(indices)
     print(f"ResNet-20, CIFAR-10: {count:,} training images, crop + flip, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"CPU            {describe_cpu()}")

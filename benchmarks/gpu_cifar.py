@@ -22,7 +22,6 @@ The last line is ratio=<fit images/s / textbook images/s>, the geometric mean ov
 import argparse
 import math
 import time
-from dataclasses import replace
 
 import torch
 
@@ -78,7 +77,7 @@ def main() -> None:
     if size is not None:
         indices = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:size].sort().values
         test = test.subset(size)
-    train = replace(train, images=train.images[indices], labels=train.labels[indices])
+    train = train.select(indices)
 
     ratios = []
     if not args.skip_throughput:
