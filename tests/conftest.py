@@ -4,8 +4,8 @@ environment every test runs in).
 Fixtures, not functions to import: neither the repository root nor tests/ is a package, so both conftest.py
 files are modules named `conftest`, and `from conftest import ...` would get whichever one pytest loaded last.
 pytest finds fixtures by name, in every worker of `pytest -n 2 --dist loadscope`. Fixtures that hand out a
-function (free_port, run_autograde, ...) are session-scoped, so that module-scoped fixtures can use them too.
-The repository's root is utils.settings.REPO_ROOT.
+function (num_params, free_port, run_autograde, ...) are session-scoped, so that module-scoped fixtures can use
+them too. The repository's root is utils.settings.REPO_ROOT.
 """
 
 import os
@@ -15,6 +15,21 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# ---- model tests: parameter counts ----
+
+
+def _num_params(module: torch.nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+@pytest.fixture(scope="session")
+def num_params():
+    """num_params(model): how many numbers a model (or a layer) holds as parameters, the figure torchvision and
+    the papers publish; num_params(model, trainable_only=True) leaves out frozen ones (LeNet-5's RBF codes)."""
+    return _num_params
+
 
 # ---- processes, ports and environments of the grading and server tests ----
 

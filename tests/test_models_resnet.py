@@ -1,5 +1,6 @@
 """Residual families of utils.models (resnet.py, resnext.py), checked against independent sources:
 the parameter counts of shared/reference/NUMBERS.md, torchvision's own models, and hand derivations below.
+(Each registered model's published count is checked in tests/test_models_registry.py.)
 """
 
 import pytest
@@ -8,7 +9,7 @@ import torch.nn as nn
 import torchvision
 from torch.testing import assert_close
 
-from utils.models import get_model, list_models
+from utils.models import get_model, list_models, model_facts
 from utils.models.resnet import BasicBlock, CifarResNet, PreActBasicBlock, PreActBottleneck, ZeroPadShortcut
 from utils.models.resnext import (
     ConcatenatedPathsBlock,
@@ -17,53 +18,32 @@ from utils.models.resnext import (
     copy_from_grouped,
 )
 
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-# Exact counts from shared/reference/NUMBERS.md (torchvision's documented num_params; the CIFAR table).
-IMAGENET_COUNTS = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-    "wide_resnet50_2": 68_883_240,
-    "resnext50_32x4d": 25_028_904,
-    "resnext101_32x8d": 88_791_336,
-}
-CIFAR_COUNTS = {
-    "resnet20": 269_722,
-    "resnet32": 464_154,
-    "resnet44": 658_586,
-    "resnet56": 853_018,
-    "resnet110": 1_727_962,
-    # Not in NUMBERS.md: the paper gives 1.7 M. Pre-activation with option A moves BNs around but keeps their
-    # total (the stem's BN(16) becomes the final BN(64); the two stage-entry BNs shrink from 32+64 to 16+32
-    # channels: -32 - 64 - 32 + 128 = 0 parameters), so the count equals ResNet-110's exactly.
-    "preact_resnet110": 1_727_962,
-    "preact_resnet164": 1_703_258,
-    "preact_resnet1001": 10_327_706,
-    "wrn28_10": 36_479_194,
-    "resnext29_8x64d": 34_426_698,
-    "resnext29_16x64d": 68_155_210,
-}
+# The counts every registered model is checked against (its facts, from NUMBERS.md and torchvision) are tested in
+# tests/test_models_registry.py; here: other depths and widths, options, and the hand derivations.
+IMAGENET_NAMES = [
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
+    "resnext50_32x4d", "resnext101_32x8d",
+]  # fmt: skip
+CIFAR_NAMES = [
+    "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+    "preact_resnet110", "preact_resnet164", "preact_resnet1001", "wrn28_10", "resnext29_8x64d", "resnext29_16x64d",
+]  # fmt: skip
 
 
 def test_every_residual_name_is_registered():
-    assert set(IMAGENET_COUNTS) | set(CIFAR_COUNTS) <= set(list_models())
+    assert set(IMAGENET_NAMES) | set(CIFAR_NAMES) <= set(list_models())
 
 
-@pytest.mark.parametrize("name", [*IMAGENET_COUNTS, *CIFAR_COUNTS])
-def test_parameter_count_matches_published(name):
-    expected = {**IMAGENET_COUNTS, **CIFAR_COUNTS}[name]
-    assert n_params(get_model(name)) == expected
+def test_preact_resnet110_has_resnet110s_count(num_params):
+    # Not in NUMBERS.md: the paper gives 1.7 M. Pre-activation with option A moves BNs around but keeps their
+    # total (the stem's BN(16) becomes the final BN(64); the two stage-entry BNs shrink from 32+64 to 16+32
+    # channels: -32 - 64 - 32 + 128 = 0 parameters), so the count equals ResNet-110's exactly.
+    assert num_params(get_model("preact_resnet110")) == model_facts("resnet110").published_params
 
 
-def test_cifar_resnet_any_depth():
+def test_cifar_resnet_any_depth(num_params):
     # ResNet-1202 from the 2015 paper's Table 6: 19.4 M; NUMBERS.md gives the exact count.
-    assert n_params(CifarResNet(depth=1202)) == 19_421_274
+    assert num_params(CifarResNet(depth=1202)) == 19_421_274
 
 
 def wrn_params_by_hand(depth: int, k: int, classes: int = 10) -> int:
@@ -81,9 +61,9 @@ def wrn_params_by_hand(depth: int, k: int, classes: int = 10) -> int:
 
 
 @pytest.mark.parametrize(("depth", "k"), [(28, 10), (16, 8), (40, 4), (10, 1)])
-def test_wide_resnet_any_depth_and_width(depth, k):
+def test_wide_resnet_any_depth_and_width(depth, k, num_params):
     model = get_model("wrn28_10", depth=depth, widen_factor=k)
-    assert n_params(model) == wrn_params_by_hand(depth, k)
+    assert num_params(model) == wrn_params_by_hand(depth, k)
 
 
 def test_wide_resnet_hand_count_agrees_with_published():
@@ -93,18 +73,18 @@ def test_wide_resnet_hand_count_agrees_with_published():
     assert round(wrn_params_by_hand(40, 4) / 1e6, 1) == 8.9
 
 
-def test_wide_resnet_dropout_sits_between_the_convs():
+def test_wide_resnet_dropout_sits_between_the_convs(num_params):
     model = get_model("wrn28_10", depth=16, widen_factor=1, dropout=0.3)
     dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     assert len(dropouts) == 6 and all(d.p == 0.3 for d in dropouts)  # one per block, (16 - 4) / 6 * 3 blocks
-    assert n_params(model) == wrn_params_by_hand(16, 1)  # dropout adds no parameters
+    assert num_params(model) == wrn_params_by_hand(16, 1)  # dropout adds no parameters
 
 
-def test_projection_shortcuts_cost_what_the_hand_count_says():
+def test_projection_shortcuts_cost_what_the_hand_count_says(num_params):
     # Option B replaces the two zero-padding shortcuts by 1x1 conv + BN: (16*32 + 2*32) + (32*64 + 2*64).
-    assert n_params(get_model("resnet20", shortcut="B")) - n_params(get_model("resnet20")) == 2_752
+    assert num_params(get_model("resnet20", shortcut="B")) - num_params(get_model("resnet20")) == 2_752
     # In a pre-activation net the projection is the 1x1 conv alone: 16*32 + 32*64.
-    assert n_params(get_model("preact_resnet110", shortcut="B")) - CIFAR_COUNTS["preact_resnet110"] == 2_560
+    assert num_params(get_model("preact_resnet110", shortcut="B")) - num_params(get_model("preact_resnet110")) == 2_560
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,11 +106,11 @@ def test_option_a_shortcut_subsamples_and_pads_with_zeros():
     assert_close(out, expected, rtol=0, atol=0)
 
 
-def test_option_a_shortcuts_in_cifar_resnet_have_no_parameters():
+def test_option_a_shortcuts_in_cifar_resnet_have_no_parameters(num_params):
     model = get_model("resnet20")
     shortcuts = [m.downsample for m in model.modules() if isinstance(m, BasicBlock) and m.downsample is not None]
     assert len(shortcuts) == 2  # entering stage 2 (16 -> 32) and stage 3 (32 -> 64)
-    assert all(isinstance(s, ZeroPadShortcut) and n_params(s) == 0 for s in shortcuts)
+    assert all(isinstance(s, ZeroPadShortcut) and num_params(s) == 0 for s in shortcuts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -191,7 +171,7 @@ def measure_batchnorm_statistics(model: nn.Module, x: torch.Tensor) -> None:
     model.eval()
 
 
-@pytest.mark.parametrize("name", list(IMAGENET_COUNTS))
+@pytest.mark.parametrize("name", IMAGENET_NAMES)
 def test_torchvision_weights_load_strictly_and_give_the_same_output(name):
     torch.manual_seed(0)
     reference = torchvision.models.get_model(name, weights=None)
@@ -209,11 +189,11 @@ def test_torchvision_weights_load_strictly_and_give_the_same_output(name):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_three_forms_of_fig3_have_the_same_parameter_count():
+def test_three_forms_of_fig3_have_the_same_parameter_count(num_params):
     # Fig. 3 block (256 -> 256, 32 paths of 4 channels). Convs: 256*128 + 32*(4*4*9) + 128*256 = 70,144 (the
     # paper's "~70k"); BNs: 2*128 + 2*128 + 2*256 = 1,024.
     for form in (SummedPathsBlock, ConcatenatedPathsBlock, GroupedConvBlock):
-        assert n_params(form(256, 256, cardinality=32, width=4)) == 70_144 + 1_024
+        assert num_params(form(256, 256, cardinality=32, width=4)) == 70_144 + 1_024
 
 
 @pytest.mark.parametrize("form", [SummedPathsBlock, ConcatenatedPathsBlock])
@@ -258,7 +238,7 @@ def test_resnext_block_of_a_real_network_equals_its_multi_path_form():
 # registered model too, ImageNet ones included; here the CIFAR ones also check the num_classes option.)
 FORWARD_BACKWARD_CASES = [
     pytest.param(name, marks=pytest.mark.slow) if name == "preact_resnet1001" else name  # 1,001 layers: seconds
-    for name in CIFAR_COUNTS
+    for name in CIFAR_NAMES
 ]
 
 
@@ -266,7 +246,8 @@ FORWARD_BACKWARD_CASES = [
 def test_forward_backward(name):
     torch.manual_seed(0)
     model = get_model(name, num_classes=7)  # not the default, to check the option reaches the head
-    logits = model(torch.randn(2, 3, 32, 32))
+    size = model_facts(name).natural_size
+    logits = model(torch.randn(2, 3, size, size))
     assert logits.shape == (2, 7)
     nn.functional.cross_entropy(logits, torch.tensor([0, 6])).backward()
     for pname, p in model.named_parameters():

@@ -629,6 +629,9 @@ def test_cli_fits_the_images_to_the_model(mnist):
     check_input(resnet, "resnet20", (3, 32, 32))
     with pytest.raises(SystemExit, match="--image-size"):
         check_input(get_model("alexnet", num_classes=10), "alexnet", (3, 32, 32))  # pools 32x32 down to nothing
+    # The registry's facts say so before the model is built, with the size to ask for.
+    with pytest.raises(ValueError, match="at least 63x63; these are 32x32. Pass --image-size 224"):
+        build_model("alexnet", digits)
 
 
 def test_cli_rejects_what_it_cannot_do():

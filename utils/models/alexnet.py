@@ -20,7 +20,7 @@ connected layers talk across GPUs), LRN after conv1 and conv2; 60,965,224 parame
 import torch
 import torch.nn as nn
 
-from ._registry import register_model
+from ._registry import TORCHVISION, register_model
 
 
 class AlexNet(nn.Module):
@@ -121,13 +121,17 @@ class AlexNetOriginal(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-@register_model
+# conv1 (11x11/4, padding 2) turns 63x63 into 15x15, which the three 3x3/2 max-pools take to 7, 3 and 1.
+IMAGENET_INPUT = {"in_channels": 3, "natural_size": 224, "smallest_size": 63}
+
+
+@register_model(**IMAGENET_INPUT, published_params=61_100_840, params_source=TORCHVISION)
 def alexnet(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:
     """torchvision's single-tower AlexNet (61,100,840 parameters)."""
     return AlexNet(num_classes=num_classes, dropout=dropout)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT)  # the paper: "60 million"; tests/test_models_classic.py counts it by hand
 def alexnet_original(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:
     """The two-GPU AlexNet of Krizhevsky et al. 2012 as one model with grouped convolutions (60,965,224)."""
     return AlexNetOriginal(num_classes=num_classes, dropout=dropout)

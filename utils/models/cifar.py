@@ -22,13 +22,18 @@ import torch.nn as nn
 from ._registry import register_model
 from .alexnet import AlexNet
 from .densenet import DenseNet, cifar_densenet
-from .googlenet import INCEPTION_TABLE, BasicConv2d, Inception
+from .googlenet import INCEPTION_TABLE, Inception
+from .inception_layers import BasicConv2d
 from .resnet import BasicBlock, PreActResNet, ResNet, preact_resnet
 from .resnext import GroupedConvBlock
 from .vgg import CONVS_PER_STAGE, make_features
 
+# Smallest sizes: from the layers each docstring describes; no published counts (tests/test_models_registry.py
+# derives them by hand).
+CIFAR_INPUT = {"in_channels": 3, "natural_size": 32}
 
-@register_model
+
+@register_model(**CIFAR_INPUT, smallest_size=29)  # conv1 5x5/2 gives 15x15; the pools 7, 3 and 1
 def alexnet_cifar(*, num_classes: int = 10, dropout: float = 0.5) -> nn.Module:
     """(N, 3, 32, 32): conv1 5x5 stride 2 gives 16x16; the three 3x3/2 pools then leave 7, 3 and 1 pixels."""
     model = AlexNet(num_classes=num_classes, dropout=dropout)
@@ -63,7 +68,7 @@ class CifarVGG(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model
+@register_model(**CIFAR_INPUT, smallest_size=32)
 def vgg11_bn_cifar(*, num_classes: int = 10, dropout: float = 0.5) -> nn.Module:
     return CifarVGG(make_features(CONVS_PER_STAGE["vgg11"], batch_norm=True), num_classes, dropout)
 
@@ -94,7 +99,7 @@ class CifarGoogLeNet(nn.Module):
         return self.fc(self.dropout(x.mean(dim=(2, 3))))
 
 
-@register_model
+@register_model(**CIFAR_INPUT, smallest_size=4)
 def googlenet_cifar(*, num_classes: int = 10, width_divisor: int = 2) -> nn.Module:
     return CifarGoogLeNet(width_divisor, num_classes)
 
@@ -123,22 +128,22 @@ class CifarResNeXt(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-@register_model
+@register_model(**CIFAR_INPUT, smallest_size=1)
 def resnext_cifar(*, num_classes: int = 10, cardinality: int = 8, width: int = 4) -> nn.Module:
     return CifarResNeXt(cardinality, width, num_classes)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, smallest_size=1)
 def preact_resnet20(*, num_classes: int = 10, shortcut: str = "A") -> PreActResNet:
     return preact_resnet(20, num_classes, bottleneck=False, shortcut=shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, smallest_size=4)
 def densenet_bc40_k12(*, num_classes: int = 10, **options) -> DenseNet:
     return cifar_densenet(40, 12, bottleneck=True, compression=0.5, num_classes=num_classes, **options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, smallest_size=1)
 def cifar_resnet18(*, num_classes: int = 10) -> nn.Module:
     """ResNet-18 as it is usually trained on CIFAR: torchvision's layout with the ImageNet stem (7x7 stride-2
     conv and max-pool, which would shrink a 32x32 image to 8x8 at once) replaced by one 3x3 stride-1 conv.

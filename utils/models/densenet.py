@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ._registry import register_model
+from ._registry import TORCHVISION, register_model
 
 
 class _DenseLayer(nn.Module):
@@ -289,61 +289,69 @@ def _cifar_densenet(name: str, num_classes: int, options: dict) -> DenseNet:
     return cifar_densenet(**{**CIFAR_CONFIGS[name], **options}, num_classes=num_classes)
 
 
-@register_model
+# The transitions halve the map with 2x2/2 average pools, and the last needs 2x2: ImageNet DenseNets (a 7x7/2
+# conv and a 3x3/2 max-pool, then three transitions) take 29 -> 15 -> 8 -> 4 -> 2 -> 1; CIFAR ones (an unstrided
+# stem, two transitions) 4 -> 2 -> 1.
+IMAGENET_INPUT = {"in_channels": 3, "natural_size": 224, "smallest_size": 29, "params_source": TORCHVISION}
+DENSENET_PAPER = "Huang et al. 2017, Table 2 (rounded); exact: NUMBERS.md"
+CIFAR_INPUT = {"in_channels": 3, "natural_size": 32, "smallest_size": 4, "params_source": DENSENET_PAPER}
+
+
+@register_model(**IMAGENET_INPUT, published_params=7_978_856)
 def densenet121(*, num_classes: int = 1000, **options) -> DenseNet:
     """DenseNet-121 (Table 1): k=32, blocks of 6-12-24-16 layers. 7,978,856 parameters at 1000 classes."""
     return _imagenet_densenet("densenet121", num_classes, options)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=28_681_000)
 def densenet161(*, num_classes: int = 1000, **options) -> DenseNet:
     """DenseNet-161 (Table 1): k=48, blocks of 6-12-36-24 layers, a 96-channel stem."""
     return _imagenet_densenet("densenet161", num_classes, options)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=14_149_480)
 def densenet169(*, num_classes: int = 1000, **options) -> DenseNet:
     """DenseNet-169 (Table 1): k=32, blocks of 6-12-32-32 layers."""
     return _imagenet_densenet("densenet169", num_classes, options)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=20_013_928)
 def densenet201(*, num_classes: int = 1000, **options) -> DenseNet:
     """DenseNet-201 (Table 1): k=32, blocks of 6-12-48-32 layers."""
     return _imagenet_densenet("densenet201", num_classes, options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=1_019_722)
 def densenet40_k12(*, num_classes: int = 10, **options) -> DenseNet:
     """DenseNet L=40, k=12 (Table 2, 1.0M parameters): plain layers, no compression."""
     return _cifar_densenet("densenet40_k12", num_classes, options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=6_979_642)
 def densenet100_k12(*, num_classes: int = 10, **options) -> DenseNet:
     """DenseNet L=100, k=12 (Table 2, 7.0M parameters)."""
     return _cifar_densenet("densenet100_k12", num_classes, options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=27_249_082)
 def densenet100_k24(*, num_classes: int = 10, **options) -> DenseNet:
     """DenseNet L=100, k=24 (Table 2, 27.2M parameters)."""
     return _cifar_densenet("densenet100_k24", num_classes, options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=769_162)
 def densenet_bc100_k12(*, num_classes: int = 10, **options) -> DenseNet:
     """DenseNet-BC L=100, k=12 (Table 2, 0.8M parameters): 1x1 bottlenecks, compression 0.5."""
     return _cifar_densenet("densenet_bc100_k12", num_classes, options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=15_324_406)
 def densenet_bc250_k24(*, num_classes: int = 10, **options) -> DenseNet:
     """DenseNet-BC L=250, k=24 (Table 2, 15.3M parameters)."""
     return _cifar_densenet("densenet_bc250_k24", num_classes, options)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=25_624_430)
 def densenet_bc190_k40(*, num_classes: int = 10, **options) -> DenseNet:
     """DenseNet-BC L=190, k=40 (Table 2, 25.6M parameters)."""
     return _cifar_densenet("densenet_bc190_k40", num_classes, options)

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._registry import register_model
+from .inception_layers import BasicConv2d, to_inception_range
 
 # Table 1 of the paper: in_channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 # A module's output has #1x1 + #3x3 + #5x5 + pool proj channels.
@@ -49,18 +50,6 @@ class GoogLeNetOutputs(NamedTuple):
     logits: torch.Tensor
     aux_logits2: torch.Tensor
     aux_logits1: torch.Tensor
-
-
-class BasicConv2d(nn.Module):
-    """conv (no bias: BatchNorm's shift replaces it) -> BatchNorm -> ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int, **conv_options) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **conv_options)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 class Inception(nn.Module):
@@ -170,17 +159,9 @@ class GoogLeNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
-        # Undo ImageNet's mean/std normalisation and rescale to [-1, 1]: x_raw = x * std + mean, then
-        # (x_raw - 0.5) / 0.5. One channel at a time with Python floats, the same float32 arithmetic as
-        # torchvision, so that both give bit-identical inputs to the network.
-        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        channels = [x[:, c : c + 1] * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5 for c in range(3)]
-        return torch.cat(channels, dim=1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
         if self.transform_input:
-            x = self._transform_input(x)
+            x = to_inception_range(x)
         x = self.maxpool1(self.conv1(x))  # (N, 64, 56, 56) for a 224x224 input
         x = self.maxpool2(self.conv3(self.conv2(x)))  # (N, 192, 28, 28)
         x = self.inception3b(self.inception3a(x))  # (N, 480, 28, 28)
@@ -199,7 +180,12 @@ class GoogLeNet(nn.Module):
         return x
 
 
-@register_model
+# 15x15 leaves the 3x3/2 max-pool before 4a a 2x2 map (conv1 8x8, then the ceil-mode pools 4x4 and 2x2). The count
+# includes both auxiliary heads (aux_logits=True by default); torchvision documents 6,624,904, without them.
+@register_model(
+    in_channels=3, natural_size=224, smallest_size=15,
+    published_params=13_004_888, params_source="NUMBERS.md: torchvision's GoogLeNet with both auxiliary heads",
+)  # fmt: skip
 def googlenet(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """GoogLeNet / Inception v1 as in torchvision. Options: aux_logits=True (the two auxiliary classifiers,
     used in training mode only), transform_input=False, dropout=0.2, dropout_aux=0.7, paper_5x5=False."""

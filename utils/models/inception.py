@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import register_model
+from ._registry import TORCHVISION, register_model
+from .inception_layers import BasicConv2d, to_inception_range
 
 
 class InceptionOutputs(NamedTuple):
@@ -31,18 +32,6 @@ class InceptionOutputs(NamedTuple):
 
     logits: torch.Tensor
     aux_logits: torch.Tensor
-
-
-class BasicConv2d(nn.Module):
-    """conv (no bias: BatchNorm's shift replaces it) -> BatchNorm -> ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int, **conv_options) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **conv_options)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 def _avg_pool_3x3(x: torch.Tensor) -> torch.Tensor:
@@ -231,17 +220,9 @@ class Inception3(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
-        # Undo ImageNet's mean/std normalisation and rescale to [-1, 1]: x_raw = x * std + mean, then
-        # (x_raw - 0.5) / 0.5. One channel at a time with Python floats, the same float32 arithmetic as
-        # torchvision, so that both give bit-identical inputs to the network.
-        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        channels = [x[:, c : c + 1] * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5 for c in range(3)]
-        return torch.cat(channels, dim=1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
         if self.transform_input:
-            x = self._transform_input(x)
+            x = to_inception_range(x)
         x = self.Conv2d_1a_3x3(x)  # (N, 32, 149, 149) for a 299x299 input
         x = self.Conv2d_2a_3x3(x)  # (N, 32, 147, 147)
         x = self.Conv2d_2b_3x3(x)  # (N, 64, 147, 147)
@@ -268,7 +249,12 @@ class Inception3(nn.Module):
         return x
 
 
-@register_model
+# The auxiliary head (on by default, run in training mode) pools Mixed_6e's output 5x5/3 and then applies an
+# unpadded 5x5 conv, so Mixed_6e must be 17x17. Working back through Mixed_6a (3x3/2) and the stem (3x3/2, 3x3,
+# 3x3, pool 3/2, 1x1, 3x3, pool 3/2) that takes 299x299. Without the head (eval mode) 75x75 passes.
+@register_model(
+    in_channels=3, natural_size=299, smallest_size=299, published_params=27_161_264, params_source=TORCHVISION
+)
 def inception_v3(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """Inception v3 as in torchvision. Options: aux_logits=True (the auxiliary head, used in training mode
     only), transform_input=False, dropout=0.5."""

@@ -201,13 +201,20 @@ class LeNet5Classic(nn.Module):
         return self.output(x)  # (N, num_classes): minus the squared distance to each class's code
 
 
-@register_model
+# Both take exactly image_size x image_size images (32 by default, the paper's padded MNIST).
+@register_model(
+    in_channels=1, takes_in_channels=True, natural_size=32, smallest_size=32,
+    published_params=61_706, params_source="NUMBERS.md: LeNet-5 with a full C3 and a Linear 84->10 output",
+)  # fmt: skip
 def lenet5(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 32) -> nn.Module:
     """Modern LeNet-5 (61,706 parameters for 10 classes). image_size=28 pads c1 to take 28x28 images."""
     return LeNet5(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
 
 
-@register_model
+@register_model(
+    in_channels=1, takes_in_channels=True, natural_size=32, smallest_size=32,
+    published_params=60_000, params_source="LeCun et al. 1998, Section II.B (trainable: the RBF codes are fixed)",
+)  # fmt: skip
 def lenet5_classic(
     *, num_classes: int = 10, in_channels: int = 1, image_size: int = 32, rbf_trainable: bool = False
 ) -> nn.Module:

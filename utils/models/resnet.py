@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import register_model
+from ._registry import TORCHVISION, register_model
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
@@ -435,81 +435,93 @@ IMAGENET_CONFIGS: dict[int, tuple[type[BasicBlock | Bottleneck], list[int]]] = {
 }
 
 
-@register_model
+# Every strided layer is padded and the head pools adaptively, so even a 1x1 image passes (uselessly).
+IMAGENET_INPUT = {"in_channels": 3, "natural_size": 224, "smallest_size": 1, "params_source": TORCHVISION}
+
+
+@register_model(**IMAGENET_INPUT, published_params=11_689_512)
 def resnet18(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[18], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=21_797_672)
 def resnet34(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[34], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=25_557_032)
 def resnet50(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[50], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=44_549_160)
 def resnet101(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[101], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=60_192_808)
 def resnet152(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[152], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=68_883_240)
 def wide_resnet50_2(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     # ResNet-50 with the two inner convs of every bottleneck twice as wide (base width 128, not 64).
     return ResNet(*IMAGENET_CONFIGS[50], num_classes=num_classes, width_per_group=128, **kwargs)
 
 
+# The CIFAR networks: padded strided convs and a global average pool, so that any size passes. The papers
+# give rounded counts; NUMBERS.md the exact ones of a faithful implementation.
+CIFAR_INPUT = {"in_channels": 3, "natural_size": 32, "smallest_size": 1}
+RESNET_PAPER = "He et al. 2015, Table 6 (0.27-1.7 M); exact: NUMBERS.md"
+PREACT_PAPER = "He et al. 2016 (1.7 M, 10.2 M); exact, with 1x1 projections: NUMBERS.md"
+WRN_PAPER = "Zagoruyko & Komodakis 2016 (36.5 M); exact: NUMBERS.md"
+
+
 # CIFAR ResNets (option A). Any other depth 6n+2: CifarResNet(depth=...), or shortcut="B" for projections.
-@register_model
+@register_model(**CIFAR_INPUT, published_params=269_722, params_source=RESNET_PAPER)
 def resnet20(*, num_classes: int = 10, shortcut: str = "A") -> nn.Module:
     return CifarResNet(20, num_classes, shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=464_154, params_source=RESNET_PAPER)
 def resnet32(*, num_classes: int = 10, shortcut: str = "A") -> nn.Module:
     return CifarResNet(32, num_classes, shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=658_586, params_source=RESNET_PAPER)
 def resnet44(*, num_classes: int = 10, shortcut: str = "A") -> nn.Module:
     return CifarResNet(44, num_classes, shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=853_018, params_source=RESNET_PAPER)
 def resnet56(*, num_classes: int = 10, shortcut: str = "A") -> nn.Module:
     return CifarResNet(56, num_classes, shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=1_727_962, params_source=RESNET_PAPER)
 def resnet110(*, num_classes: int = 10, shortcut: str = "A") -> nn.Module:
     return CifarResNet(110, num_classes, shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT)  # the paper: 1.7 M; tests/test_models_resnet.py derives the exact count
 def preact_resnet110(*, num_classes: int = 10, shortcut: str = "A") -> nn.Module:
     # Basic blocks. Option A by default, as the 2015 ResNet-110 it is compared with: then the two differ only
     # in where BN and ReLU sit, and both have 1,727,962 parameters. shortcut="B" adds 1x1 projections.
     return preact_resnet(110, num_classes, bottleneck=False, shortcut=shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=1_703_258, params_source=PREACT_PAPER)
 def preact_resnet164(*, num_classes: int = 10, shortcut: str = "B") -> nn.Module:
     return preact_resnet(164, num_classes, bottleneck=True, shortcut=shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=10_327_706, params_source=PREACT_PAPER)
 def preact_resnet1001(*, num_classes: int = 10, shortcut: str = "B") -> nn.Module:
     return preact_resnet(1001, num_classes, bottleneck=True, shortcut=shortcut)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=36_479_194, params_source=WRN_PAPER)
 def wrn28_10(
     *, num_classes: int = 10, depth: int = 28, widen_factor: int = 10, dropout: float = 0.0
 ) -> nn.Module:

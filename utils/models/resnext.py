@@ -19,7 +19,7 @@ the CIFAR shortcut choice used here: a 1x1 projection with BN where the shape ch
 import torch
 import torch.nn as nn
 
-from ._registry import register_model
+from ._registry import TORCHVISION, register_model
 from .resnet import IMAGENET_CONFIGS, Bottleneck, ResNet, conv1x1, conv3x3, init_weights, make_stage
 
 # ---------------------------------------------------------------------------------------------------------
@@ -204,21 +204,27 @@ class CifarResNeXt(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
-@register_model
+# As ResNet's (resnet.py): padded strided layers and a global pool take any size.
+IMAGENET_INPUT = {"in_channels": 3, "natural_size": 224, "smallest_size": 1, "params_source": TORCHVISION}
+RESNEXT_PAPER = "Xie et al. 2017 (34.4 M, 68.1 M); exact: NUMBERS.md"
+CIFAR_INPUT = {"in_channels": 3, "natural_size": 32, "smallest_size": 1, "params_source": RESNEXT_PAPER}
+
+
+@register_model(**IMAGENET_INPUT, published_params=25_028_904)
 def resnext50_32x4d(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[50], num_classes=num_classes, groups=32, width_per_group=4, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=88_791_336)
 def resnext101_32x8d(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     return ResNet(*IMAGENET_CONFIGS[101], num_classes=num_classes, groups=32, width_per_group=8, **kwargs)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=34_426_698)
 def resnext29_8x64d(*, num_classes: int = 10, **kwargs) -> nn.Module:
     return CifarResNeXt(cardinality=8, base_width=64, num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(**CIFAR_INPUT, published_params=68_155_210)
 def resnext29_16x64d(*, num_classes: int = 10, **kwargs) -> nn.Module:
     return CifarResNeXt(cardinality=16, base_width=64, num_classes=num_classes, **kwargs)

@@ -18,7 +18,7 @@ Not built: column C (with 1x1 convs) and A-LRN, which the paper drops.
 import torch
 import torch.nn as nn
 
-from ._registry import register_model
+from ._registry import TORCHVISION, register_model
 
 # Table 1: five stages of 3x3 convs (stride 1, padding 1), each stage ending in a 2x2 max-pool (stride 2)
 # that halves the map; the channels double per stage up to 512. The configurations differ only in how
@@ -82,49 +82,53 @@ def _vgg(name: str, batch_norm: bool, num_classes: int, **kwargs) -> VGG:
     return VGG(make_features(CONVS_PER_STAGE[name], batch_norm), num_classes=num_classes, **kwargs)
 
 
-@register_model
+# Five 2x2/2 max-pools take 32x32 to 1x1 (the classifier then pools adaptively to 7x7).
+IMAGENET_INPUT = {"in_channels": 3, "natural_size": 224, "smallest_size": 32, "params_source": TORCHVISION}
+
+
+@register_model(**IMAGENET_INPUT, published_params=132_863_336)
 def vgg11(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-11 (configuration A). Options: dropout=0.5."""
     return _vgg("vgg11", False, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=133_047_848)
 def vgg13(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-13 (configuration B). Options: dropout=0.5."""
     return _vgg("vgg13", False, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=138_357_544)
 def vgg16(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-16 (configuration D). Options: dropout=0.5."""
     return _vgg("vgg16", False, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=143_667_240)
 def vgg19(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-19 (configuration E). Options: dropout=0.5."""
     return _vgg("vgg19", False, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=132_868_840)
 def vgg11_bn(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-11 with BatchNorm after every conv. Options: dropout=0.5."""
     return _vgg("vgg11", True, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=133_053_736)
 def vgg13_bn(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-13 with BatchNorm after every conv. Options: dropout=0.5."""
     return _vgg("vgg13", True, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=138_365_992)
 def vgg16_bn(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-16 with BatchNorm after every conv. Options: dropout=0.5."""
     return _vgg("vgg16", True, num_classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET_INPUT, published_params=143_678_248)
 def vgg19_bn(*, num_classes: int = 1000, **kwargs) -> nn.Module:
     """VGG-19 with BatchNorm after every conv. Options: dropout=0.5."""
     return _vgg("vgg19", True, num_classes, **kwargs)

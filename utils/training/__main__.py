@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..data import DATASETS, ImageData, load_dataset, load_image_folder, pad_to_size, resize, to_rgb
-from ..models import get_model, list_models
+from ..models import get_model, list_models, model_facts
 from ..profiles import PROFILES, budget
 from . import distributed
 from .checkpoints import checkpoint_root
@@ -99,14 +99,18 @@ def shape_for_model(data: ImageData, image_size: int | None) -> ImageData:
 
 
 def build_model(name: str, train: ImageData) -> tuple[torch.nn.Module, bool]:
-    """The model for this data, and whether the images must be turned to RGB for it."""
-    channels = train.image_shape[0]
-    try:
+    """The model for this data, and whether the images must be turned to RGB for it. Images smaller than the
+    model takes (its registry facts say how small) fail here, in one line."""
+    facts = model_facts(name)
+    channels, height, width = train.image_shape
+    if min(height, width) < facts.smallest_size:
+        raise ValueError(
+            f"{name} takes images of at least {facts.smallest_size}x{facts.smallest_size}; these are {height}x{width}. "
+            f"Pass --image-size {facts.natural_size} (its natural size), or pick a CIFAR-size model (resnet20, ...)."
+        )
+    if facts.takes_in_channels:
         return get_model(name, num_classes=train.num_classes, in_channels=channels), False
-    except TypeError as error:
-        if "in_channels" not in str(error):
-            raise
-    return get_model(name, num_classes=train.num_classes), channels == 1
+    return get_model(name, num_classes=train.num_classes), channels == 1 and facts.in_channels == 3
 
 
 def check_input(model: torch.nn.Module, name: str, shape: tuple[int, int, int]) -> None:
