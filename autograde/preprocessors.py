@@ -39,7 +39,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Dict, Enum, Integer, Unicode, default
 
-from . import bubblewrap
+from . import bubblewrap, kernel_launcher
 from .course import CourseSettings, kernel_pythonpath, kernel_readable, nbgrader_meta
 from .plan import GradingPlan
 
@@ -138,7 +138,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     sandbox = None  # kernel's Python executable -> the command to put in front of the kernel's
 
     def format_kernel_cmd(self, extra_arguments=None):
-        command = super().format_kernel_cmd(extra_arguments)
+        command = kernel_launcher.kernel_command(super().format_kernel_cmd(extra_arguments))
         return command if self.sandbox is None else self.sandbox(command[0]) + command
 
 
@@ -261,7 +261,15 @@ class GuardedExecute(Execute):
 
     async def async_start_new_kernel(self, **kwargs):
         kwargs["env"] = self._kernel_environment()
-        await super().async_start_new_kernel(**kwargs)
+        if os.name == "posix":  # the kernel ends with this process, however it ends (see kernel_launcher.py)
+            read_end, self._lifeline = kernel_launcher.open_lifeline()
+            kwargs["env"][kernel_launcher.LIFELINE_VARIABLE] = str(read_end)
+            kwargs["pass_fds"] = (read_end,)  # jupyter_client hands it to Popen
+        try:
+            await super().async_start_new_kernel(**kwargs)
+        finally:
+            if os.name == "posix":
+                os.close(read_end)  # the kernel has its own copy
         self._kernel_pgid = getattr(self.km.provisioner, "pgid", None)
 
     start_new_kernel = run_sync(async_start_new_kernel)
@@ -329,6 +337,9 @@ class GuardedExecute(Execute):
         if getattr(self, "_socket_dir", None):
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+        lifeline, self._lifeline = getattr(self, "_lifeline", None), None
+        if lifeline is not None:
+            os.close(lifeline)
         pgid, self._kernel_pgid = getattr(self, "_kernel_pgid", None), None
         if pgid and hasattr(os, "killpg") and pgid != os.getpgrp():
             try:
