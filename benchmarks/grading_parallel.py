@@ -43,7 +43,6 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="4 submissions only")
     args = parser.parse_args()
     prepare("grading_parallel")
-    os.environ.pop("CNN_COURSE_DB_URL", None)  # a scratch SQLite gradebook each time, never a real class's
     count = 4 if args.dry_run else args.count
     solution = REPO_ROOT / "solutions" / args.lesson / f"{args.lesson}.ipynb"
     if not solution.is_file():

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from utils.settings import GRADING_VARIABLES
+
 # ---- model tests: parameter counts ----
 
 
@@ -33,12 +35,6 @@ def num_params():
 
 # ---- processes, ports and environments of the grading and server tests ----
 
-# The settings of a class's grading (utils.settings documents them). A developer's shell may hold them for a
-# real class: a test's course must neither grade into that gradebook nor use that exchange.
-GRADING_VARIABLES = (
-    "CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB",
-    "CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_FETCHED",
-)  # fmt: skip
 NBGRADER = Path(sys.executable).parent / "nbgrader"  # the environment's own, whatever PATH says
 
 

@@ -62,5 +62,6 @@ def test_every_variable_is_documented_and_read_only_in_settings():
             read_elsewhere.append(str(path.relative_to(REPO)))
     assert named <= set(settings.VARIABLES), f"not in utils.settings.VARIABLES: {named - set(settings.VARIABLES)}"
     assert read_elsewhere == [], "read the variable through utils.settings instead"
+    assert set(settings.GRADING_VARIABLES) <= set(settings.VARIABLES)
     described = settings.describe()
     assert all(name in described for name in settings.VARIABLES)

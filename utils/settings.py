@@ -36,6 +36,14 @@ VARIABLES = {
 }  # fmt: skip
 
 
+# The settings of a class's grading: a test or a benchmark that grades a course of its own unsets them, so that
+# it never grades into a real class's gradebook or exchange set in the developer's shell.
+GRADING_VARIABLES = (
+    "CNN_COURSE_GRADING", "CNN_COURSE_DB_URL", "CNN_COURSE_CELL_TIMEOUT", "CNN_COURSE_KERNEL_MEMORY_MB",
+    "CNN_COURSE_COURSE_ID", "CNN_COURSE_EXCHANGE", "CNN_COURSE_FETCHED",
+)  # fmt: skip
+
+
 def _get(name: str) -> str | None:
     """The variable's value, or None when it is unset or blank."""
     value = os.environ.get(name, "").strip()
