@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .course import CourseError
 
@@ -58,9 +58,24 @@ def shard_of(student: str, count: int) -> int:
     return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % count
 
 
+def parse_db_url(db_url: str) -> URL:
+    """The gradebook's URL, parsed; a CourseError that says what to write where it is not an SQLAlchemy URL."""
+    try:
+        return make_url(db_url)
+    except ArgumentError:
+        raise CourseError(f"the gradebook URL {db_url!r} (CNN_COURSE_DB_URL) is not an SQLAlchemy URL; write e.g. "
+                          "sqlite:////path/to/gradebook.db or postgresql+psycopg2://user@host/database") from None
+
+
+def sqlite_file(db_url: str) -> str | None:
+    """The file of an SQLite gradebook (whatever its driver or query), else None."""
+    url = parse_db_url(db_url)
+    return url.database if url.get_backend_name() == "sqlite" and url.database else None
+
+
 def waiting_db_url(db_url: str) -> str:
     """db_url, for SQLite with a busy timeout so that concurrent writers wait for each other."""
-    url = make_url(db_url)
+    url = parse_db_url(db_url)
     if url.get_backend_name() != "sqlite" or "timeout" in url.query:
         return db_url
     return url.update_query_dict({"timeout": str(BUSY_TIMEOUT_S)}).render_as_string(hide_password=False)

@@ -209,6 +209,8 @@ def grade_one(course: Course, overrides: dict, student: str, assignment: str, fo
         entry.update(asdict(result))
     except CourseError as error:
         entry["error"] = str(error)
+    except Exception as error:  # one submission's surprise must not stop the grading of the class
+        entry["error"] = f"{type(error).__name__}: {error}; see {log_file}"
     return entry
 
 

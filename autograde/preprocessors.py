@@ -22,6 +22,7 @@ allow_unsandboxed is set (`autograde check` sets it, and says which mode ran).
 import copy
 import functools
 import os
+import queue
 import re
 import shutil
 import signal
@@ -39,7 +40,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Dict, Enum, Integer, Unicode, default
 
-from . import bubblewrap, kernel_launcher
+from . import batch, bubblewrap, kernel_launcher
 from .course import CourseSettings, kernel_pythonpath, kernel_readable, nbgrader_meta
 from .plan import GradingPlan
 
@@ -262,6 +263,7 @@ class GuardedExecute(Execute):
     async def async_start_new_kernel(self, **kwargs):
         kwargs["env"] = self._kernel_environment()
         if os.name == "posix":  # the kernel ends with this process, however it ends (see kernel_launcher.py)
+            self._close_lifeline()  # a previous kernel's, if its clean-up did not run
             read_end, self._lifeline = kernel_launcher.open_lifeline()
             kwargs["env"][kernel_launcher.LIFELINE_VARIABLE] = str(read_end)
             kwargs["pass_fds"] = (read_end,)  # jupyter_client hands it to Popen
@@ -281,7 +283,11 @@ class GuardedExecute(Execute):
         # Not the per-cell timeout: importing torch on a busy machine may take longer than a cell may.
         deadline = time.monotonic() + max(self.startup_timeout, 120)
         while True:
-            reply = await ensure_async(client.get_shell_msg(timeout=max(1.0, deadline - time.monotonic())))
+            try:
+                reply = await ensure_async(client.get_shell_msg(timeout=max(1.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise RuntimeError(f"the grading kernel was not ready after {max(self.startup_timeout, 120)} s "
+                                   "(installing its guard, which imports torch: is the machine very busy?)") from None
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         content = reply["content"]
@@ -322,8 +328,9 @@ class GuardedExecute(Execute):
         grading = CourseSettings(config=self.config).grading_directory
         if grading:
             protected.append(grading)
-        if coursedir.db_url.startswith("sqlite:///"):
-            protected.append(coursedir.db_url[len("sqlite:///"):])
+        gradebook_file = batch.sqlite_file(coursedir.db_url)  # the URL may carry a query (?timeout=...)
+        if gradebook_file:
+            protected.append(gradebook_file)
         memory = self.memory_limit_mb
         if not memory and hasattr(os, "sysconf"):
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 // 2**20
@@ -331,15 +338,18 @@ class GuardedExecute(Execute):
                 "protected": [os.path.normpath(path) for path in protected],
                 "allowed": [os.path.abspath(resources.get("metadata", {}).get("path") or os.getcwd())]}
 
+    def _close_lifeline(self):
+        lifeline, self._lifeline = getattr(self, "_lifeline", None), None
+        if lifeline is not None:
+            os.close(lifeline)
+
     def _kill_kernel_group(self):
         """Kill whatever is left of the kernel's process group (the kernel and anything it started), and
         remove its sockets."""
         if getattr(self, "_socket_dir", None):
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        lifeline, self._lifeline = getattr(self, "_lifeline", None), None
-        if lifeline is not None:
-            os.close(lifeline)
+        self._close_lifeline()
         pgid, self._kernel_pgid = getattr(self, "_kernel_pgid", None), None
         if pgid and hasattr(os, "killpg") and pgid != os.getpgrp():
             try:

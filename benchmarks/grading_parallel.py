@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once in the parallel run")
     parser.add_argument("--dry-run", action="store_true", help="4 submissions only")
     args = parser.parse_args()
+    if args.jobs < 2:
+        sys.exit(f"grading_parallel: --jobs {args.jobs}: the parallel run needs 2 or more (the serial one is --jobs 1)")
     prepare("grading_parallel")
     count = 4 if args.dry_run else args.count
     solution = REPO_ROOT / "solutions" / args.lesson / f"{args.lesson}.ipynb"
@@ -56,7 +58,7 @@ def main() -> None:
         seconds = {}
         for jobs in (1, args.jobs):
             seconds[jobs], results = grade_all(submitted, Path(scratch) / f"grading-jobs{jobs}", jobs)
-            short = [entry for entry in results if entry.get("score") != entry.get("max_score")]
+            short = [entry for entry in results if "error" in entry or entry["score"] != entry["max_score"]]
             if short or len(results) != count:
                 sys.exit(f"grading_parallel: with --jobs {jobs}, not every submission got full marks: {short[:1]}")
             print(f"--jobs {jobs:<2} {count} submissions of {args.lesson}: {seconds[jobs]:6.1f} s "

@@ -23,7 +23,10 @@ WORKER = textwrap.dedent("""
     read_end, write_end = kernel_launcher.open_lifeline()
     command = kernel_launcher.kernel_command([sys.executable, "-m", "ipykernel_launcher", "-f",
                                               os.path.join(folder, "kernel.json")])
-    command = bubblewrap.command(sys.executable, readable=[sys.argv[2]], writable=[folder], hidden=[]) + command
+    sandbox = bubblewrap.command(sys.executable, readable=[sys.argv[2]], writable=[folder], hidden=[])
+    if sys.argv[3] == "lifeline only":  # without bubblewrap's own --die-with-parent, only the lifeline can help
+        sandbox.remove("--die-with-parent")
+    command = sandbox + command
     env = {**os.environ, kernel_launcher.LIFELINE_VARIABLE: str(read_end), "PYTHONPATH": sys.argv[2]}
     kernel = subprocess.Popen(command, cwd=folder, env=env, start_new_session=True, pass_fds=(read_end,),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -47,8 +50,8 @@ def living(group: int) -> list[int]:
     return alive
 
 
-def start_worker(folder: Path) -> tuple[subprocess.Popen, int]:
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(folder), str(REPO_ROOT)], stdout=subprocess.PIPE,
+def start_worker(folder: Path, how: str = "as graded") -> tuple[subprocess.Popen, int]:
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(folder), str(REPO_ROOT), how], stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
     return worker, int(worker.stdout.readline())
 
@@ -71,7 +74,7 @@ def submission(tmp_path):
 
 
 def test_the_kernel_starts_from_the_course_and_dies_with_its_grader(submission):
-    worker, group = start_worker(submission)
+    worker, group = start_worker(submission, "lifeline only")
     try:
         deadline = time.monotonic() + 120
         while not (submission / "kernel.json").exists() and living(group) and time.monotonic() < deadline:
@@ -88,6 +91,15 @@ def test_a_grader_killed_as_it_starts_the_sandbox_leaves_no_kernel(submission):
     # The instant after the start is where bubblewrap's --die-with-parent alone loses the kernel (a few ms).
     for _ in range(3):
         worker, group = start_worker(submission)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        assert ended_within(group, 30), f"the kernel outlived its grader: {living(group)}"
+
+
+def test_the_lifeline_alone_ends_the_kernel(submission):
+    # Without bubblewrap's --die-with-parent nothing else ends the kernel: this fails whenever the lifeline does.
+    for _ in range(2):
+        worker, group = start_worker(submission, "lifeline only")
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         assert ended_within(group, 30), f"the kernel outlived its grader: {living(group)}"

@@ -2,10 +2,11 @@
 
     smoke  CI and grading: seconds per notebook, tiny subsets, one epoch
     cpu    a laptop: minutes per lesson, still meaningful accuracy
-    full   a GPU: the papers' recipes, accuracies near the published ones
+    full   a GPU: all the data, 30 epochs (50 in lesson 05): the papers' recipes shortened to minutes
 
 `active_profile()` decides which one applies; `budget(lesson)` says how much data and how many epochs
-a lesson's training run gets under it. Every number lives in BUDGETS below and nowhere else.
+a lesson's training run gets under it, `measuring_seconds()` how long its speed measurements may take.
+Every number lives in this file (BUDGETS, MEASURING_SECONDS) and nowhere else.
 Graded cells never depend on the profile.
 """
 
@@ -76,6 +77,16 @@ BUDGETS: dict[str, dict[str, Budget]] = {
     for lesson, changes in _OVERRIDES.items()
 }
 BUDGETS["default"] = dict(_DEFAULTS)
+
+
+# Seconds a lesson may spend timing models (lesson 08's table of forward speeds), measuring cheapest first.
+# On a GPU a minute times every network; on a CPU 100 s times all but the costliest.
+MEASURING_SECONDS = {"smoke": 5, "cpu": 100, "full": 60}
+
+
+def measuring_seconds(profile: str | None = None) -> float:
+    """How long speed measurements may take under `profile` (the active profile when None)."""
+    return MEASURING_SECONDS[profile or active_profile()]
 
 
 def budget(lesson: str = "default", profile: str | None = None) -> Budget:
