@@ -163,13 +163,46 @@ def test_plot_comparison_draws_bubbles_by_parameters_and_the_front_it_is_given()
         assert list(line.get_xdata()) == xs and list(line.get_ydata()) == [60.0, 70.0]
 
 
+def _label_boxes(fig):
+    """Each panel's labels as {name: window extent}, once drawn."""
+    fig.draw_without_rendering()
+    return [{text.get_text(): text.get_window_extent() for text in ax.texts} for ax in fig.axes]
+
+
 def test_plot_comparison_moves_a_label_that_would_cover_another():
     twins = [{"name": name, "accuracy": 0.5, "params": 1_000, "macs": 10} for name in ("alpha", "beta")]
-    twins.append({"name": "far", "accuracy": 0.9, "params": 100_000, "macs": 1_000})
-    for ax in plot_comparison(twins).axes:
-        offsets = {text.get_text(): text.xyann for text in ax.texts}
-        assert offsets["alpha"] != offsets["beta"]  # same point: the second label goes to another side
-        assert offsets["far"] == (4, 3)  # nothing near it: the first place, right and above
+    twins += [{"name": "alone", "accuracy": 0.7, "params": 30_000, "macs": 300},
+              {"name": "corner", "accuracy": 0.9, "params": 1_000_000, "macs": 10_000}]  # fmt: skip
+    fig = plot_comparison(twins)
+    for ax, boxes in zip(fig.axes, _label_boxes(fig), strict=True):
+        assert not boxes["alpha"].overlaps(boxes["beta"])  # same point: the second label goes elsewhere
+        alone = next(text for text in ax.texts if text.get_text() == "alone")
+        dx, dy = alone.xyann
+        assert dx > 0 and dy > 0 and alone.arrow_patch is None  # nothing near it: right and above, no line
+
+
+# torchvision's documented ImageNet figures for lesson 08's eleven networks (name, top-1 %, parameters, GFLOPS,
+# which torchvision counts as multiply-accumulates): a crowded, realistic chart.
+IMAGENET = [("AlexNet", 56.522, 61_100_840, 0.71), ("VGG-16", 71.592, 138_357_544, 15.47),
+            ("GoogLeNet", 69.778, 6_624_904, 1.5), ("Inception v3", 77.294, 27_161_264, 5.71),
+            ("ResNet-18", 69.758, 11_689_512, 1.81), ("ResNet-50", 76.13, 25_557_032, 4.09),
+            ("ResNet-152", 78.312, 60_192_808, 11.51), ("Wide ResNet-50-2", 78.468, 68_883_240, 11.4),
+            ("ResNeXt-50 32x4d", 77.618, 25_028_904, 4.23), ("DenseNet-121", 74.434, 7_978_856, 2.83),
+            ("DenseNet-201", 76.896, 20_013_928, 4.29)]  # fmt: skip
+
+
+def test_plot_comparison_keeps_labels_apart_inside_the_axes_and_tells_models_apart():
+    results = [{"name": n, "accuracy": a, "params": p, "macs": g * 1e9} for n, a, p, g in IMAGENET]
+    fig = plot_comparison(results, bubbles=True, front=lambda points: ["GoogLeNet", "Wide ResNet-50-2"])
+    for ax, boxes in zip(fig.axes, _label_boxes(fig), strict=True):
+        frame = ax.get_window_extent()
+        for name, box in boxes.items():
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, name
+        crossings = [(a, b) for a in boxes for b in boxes if a < b and boxes[a].overlaps(boxes[b])]
+        assert crossings == []
+        styles = {(tuple(c.get_facecolor()[0][:3]), c.get_paths()[0].vertices.round(3).tobytes())
+                  for c in ax.collections}  # fmt: skip
+        assert len(styles) == len(IMAGENET)  # eleven models, more than the ten default colours: none share a style
 
 
 def test_figures_are_not_kept_by_pyplot():

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
 from .modes import evaluating
 
@@ -246,34 +248,88 @@ def _field(result, name: str):
     return result[name] if isinstance(result, dict) else getattr(result, name)
 
 
-# Where a point's label may go, in points from the point: right-above first, then the other corners, then
-# centred above or below. Each label takes the first place where it covers no label placed before it.
-_LABEL_PLACES = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
-                 (-4, -3, "right", "top"), (0, 8, "center", "bottom"), (0, -8, "center", "top"))  # fmt: skip
+# Where a point's label may go, as directions from the point: right-above first, then the other corners, then
+# straight above, below, right and left. Each direction is tried near the point's edge, then farther out with
+# a thin line back to the point; a label takes the place that covers the least of the labels already placed,
+# of the other points and of the space outside the axes (the first such place in this order).
+_LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1), (1, 0), (-1, 0))
+_LABEL_DISTANCES = (1.0, 2.5, 4.0, 6.0)  # times the gap between a point's edge and its label
+_LABEL_GAP = 3.0  # points
+_TEXT = TextToPath()  # measures a label in points, before anything is drawn
 
 
-def _label_points(ax, labelled: list[tuple[str, float, float]], fontsize: int = 8) -> None:
-    """Write each name beside its (x, y) point, avoiding the labels already written (a rough text size suffices)."""
-    ax.autoscale_view()
+def _overlap(box, others) -> float:
+    """The area of `box` (left, bottom, right, top) that lies on the boxes in `others`, summed."""
+    return sum(max(0, min(box[2], o[2]) - max(box[0], o[0])) * max(0, min(box[3], o[3]) - max(box[1], o[1]))
+               for o in others)  # fmt: skip
+
+
+def _gap(box, x: float, y: float) -> float:
+    """From (x, y) to the nearest part of `box`."""
+    return math.hypot(max(box[0] - x, 0, x - box[2]), max(box[1] - y, 0, y - box[3]))
+
+
+def _obstacles(ax, points) -> list[tuple]:
+    """Boxes, in pixels, of what a label should not cover besides other labels: every point's disc and the lines
+    (as short boxes along each segment)."""
+    boxes = [(px - r, py - r, px + r, py + r) for px, py, r in points]
+    for line in ax.get_lines():
+        xy = ax.transData.transform(line.get_xydata())
+        for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:], strict=True):
+            steps = max(1, int(math.hypot(x1 - x0, y1 - y0) / 3))
+            for k in range(steps + 1):
+                x, y = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                boxes.append((x - 1.5, y - 1.5, x + 1.5, y + 1.5))
+    return boxes
+
+
+def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize: int = 8) -> None:
+    """Write each name beside its (x, y) point of the given radius (in points), where it covers the least.
+
+    Call it once the figure's layout is settled (fig.draw_without_rendering()): it reasons in pixels. A place
+    costs the area it covers of other labels (twenty times: text on text is the worst), of points and lines,
+    and (ten times) of the space outside the axes; near places without a line back to the point also
+    cost when another point is nearer than the label's own, and far places cost a little for being far."""
     to_pixels = ax.get_figure().dpi / 72
-    placed = []  # (left, bottom, right, top) in pixels
+    frame = ax.get_window_extent()
+    frame = (frame.x0, frame.y0, frame.x1, frame.y1)
+    points = [(*ax.transData.transform((x, y)), radius * to_pixels) for _, x, y, radius in labelled]
+    obstacles, labels = _obstacles(ax, points), []
+    for i in sorted(range(len(labelled)), key=lambda i: labelled[i][1:3]):
+        name, x, y, radius = labelled[i]
+        px, py, r = points[i]
+        others = obstacles[:i] + obstacles[i + 1 :]  # not its own point
+        font = FontProperties(size=fontsize)
+        width = _TEXT.get_text_width_height_descent(name, font, ismath=False)[0] * to_pixels
+        height = _TEXT.get_text_width_height_descent("lp", font, ismath=False)[1] * to_pixels  # a line's height
+        air = 1.5 * to_pixels  # kept clear on every side of a label
+        best = None
+        for distance in _LABEL_DISTANCES:
+            reach = radius * 0.7 + _LABEL_GAP * distance  # points from the centre, along each axis
+            for sx, sy in _LABEL_DIRECTIONS:
+                left = px + sx * reach * to_pixels - (width if sx < 0 else width / 2 if sx == 0 else 0)
+                bottom = py + sy * reach * to_pixels - (height if sy < 0 else height / 2 if sy == 0 else 0)
+                box = (left - air, bottom - air, left + width + air, bottom + height + air)
+                area = (width + 2 * air) * (height + 2 * air)
+                cost = 20 * _overlap(box, labels) + _overlap(box, others) + 10 * (area - _overlap(box, [frame]))
+                cost += (distance - 1) * 0.1 * area
+                own = _gap(box, px, py) - r
+                if distance == 1 and any(_gap(box, qx, qy) - q < own for qx, qy, q in points[:i] + points[i + 1 :]):
+                    cost += 0.5 * area
+                if best is None or cost < best[0]:
+                    best = (cost, box, reach, sx, sy, distance)
+        _, box, reach, sx, sy, distance = best
+        labels.append(box)
+        line = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6, "shrinkA": 0, "shrinkB": radius * 0.7}
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(sx * reach, sy * reach), fontsize=fontsize,
+                    ha={1: "left", 0: "center", -1: "right"}[sx], va={1: "bottom", 0: "center", -1: "top"}[sy],
+                    arrowprops=line if distance > 1 else None, annotation_clip=False).set_in_layout(False)  # fmt: skip
 
-    def overlap(box):
-        return sum(max(0, min(box[2], p[2]) - max(box[0], p[0])) * max(0, min(box[3], p[3]) - max(box[1], p[1]))
-                   for p in placed)  # fmt: skip
 
-    for name, x, y in sorted(labelled, key=lambda item: (item[1], item[2])):
-        px, py = ax.transData.transform((x, y))
-        width, height = 0.55 * fontsize * len(name) * to_pixels, 1.2 * fontsize * to_pixels
-        boxes = []
-        for dx, dy, ha, va in _LABEL_PLACES:
-            left = px + dx * to_pixels - {"left": 0, "center": width / 2, "right": width}[ha]
-            bottom = py + dy * to_pixels - (height if va == "top" else 0)
-            boxes.append((left, bottom, left + width, bottom + height))
-        best = min(range(len(boxes)), key=lambda k: overlap(boxes[k]))  # the first of the least covered
-        placed.append(boxes[best])
-        dx, dy, ha, va = _LABEL_PLACES[best]
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va, fontsize=fontsize)
+def _marker_styles(count: int) -> list[tuple[str, str]]:
+    """A (colour, marker) pair per point, all different: the ten default colours, then again as squares, ..."""
+    markers = "osD^v"
+    return [(f"C{i % 10}", markers[(i // 10) % len(markers)]) for i in range(count)]
 
 
 def plot_comparison(
@@ -294,26 +350,35 @@ def plot_comparison(
         raise ValueError(f"each result needs name, accuracy, params and macs; one lacks {missing}.") from None
     scale = 1.0 if max(row[1] for row in rows) > 1.0 else 100.0  # fractions are drawn as percentages
     largest = max(row[2] for row in rows)
+    styles = _marker_styles(len(rows))
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
+    to_label = []
     for ax, column, xlabel in ((axes[0], 2, "parameters"), (axes[1], 3, "multiply-accumulates per image")):
         sized = bubbles and column == 3
         ax.set_xscale("log")
-        for i, row in enumerate(rows):
-            area = 40 + 1500 * row[2] / largest if sized else 36
-            ax.scatter(row[column], scale * row[1], s=area, color=f"C{i % 10}", alpha=0.6 if sized else 1.0, zorder=3)
-        _label_points(ax, [(row[0], row[column], scale * row[1]) for row in rows])
+        ax.margins(x=0.14 if sized else 0.08, y=0.12)  # room for the outermost labels, and for bubbles
+        areas = [40 + 1500 * row[2] / largest if sized else 36 for row in rows]  # in points squared
+        for row, area, (colour, marker) in zip(rows, areas, styles, strict=True):
+            ax.scatter(row[column], scale * row[1], s=area, color=colour, marker=marker,
+                       alpha=0.6 if sized else 1.0, zorder=3)  # fmt: skip
+        to_label.append((ax, [(row[0], row[column], scale * row[1], (area / math.pi) ** 0.5)
+                              for row, area in zip(rows, areas, strict=True)]))  # fmt: skip
         if front is not None:
             names = front({row[0]: (row[column], row[1]) for row in rows})
             points = sorted((row[column], scale * row[1]) for row in rows if row[0] in names)
             xs, ys = [x for x, _ in points], [y for _, y in points]
             ax.plot(xs, ys, color="0.4", linestyle="--", linewidth=1, zorder=2, label="Pareto front")
-            ax.legend(loc="best", fontsize=8)
         ax.set(xlabel=f"{xlabel} (log scale)" + ("; area: parameters" if sized else ""))
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("accuracy (%)")
     if title:
         fig.suptitle(title)
+    if front is not None:  # one legend above the panels, where it covers no point and no label
+        fig.legend(handles=axes[0].get_lines(), loc="outside upper right", fontsize=8)
+    fig.draw_without_rendering()  # settle the layout, so that labels are placed where they will be drawn
+    for ax, labelled in to_label:
+        _label_points(ax, labelled)
     return fig
 
 
