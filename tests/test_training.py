@@ -272,7 +272,7 @@ def fit_recording(data, monkeypatch, native: bool, probe: dict | None, **options
 
     monkeypatch.setattr(runtime, "probe_cpu_precision", fake_probe)
     model = AutocastRecorder()
-    history = fit(model, data[0], data[1], epochs=1, batch_size=16, device="cpu", quiet=True, **options)
+    history = fit(model, data[0], data[1], batch_size=16, device="cpu", **({"epochs": 1, "quiet": True} | options))
     return history, set(model.seen)
 
 
@@ -303,6 +303,27 @@ def test_forced_precision_is_used_without_a_probe(mnist, monkeypatch):
     assert seen == {("train", True), ("eval", True)} and history.meta["precision"]["used"] == "bf16"
     history, seen = fit_recording(data, monkeypatch, native=True, probe=None, precision="fp32")
     assert seen == {("train", False), ("eval", False)} and history.meta["precision"]["used"] == "fp32"
+
+
+@pytest.mark.parametrize(
+    ("native", "probe", "precision", "start", "why"),
+    [
+        (False, None, "auto", "precision fp32", ["no native bf16"]),
+        (True, {"fp32_images_per_s": 400.0, "bf16_images_per_s": 900.0}, "auto", "precision bf16", ["900", "400"]),
+        (True, None, "fp32", "precision fp32", ["forced"]),
+        (False, None, "bf16", "precision bf16", ["forced"]),
+    ],
+)  # fmt: skip
+def test_on_a_cpu_the_output_says_once_per_fit_which_numerics_and_why(mnist, monkeypatch, capsys, native, probe,
+                                                                       precision, start, why):  # fmt: skip
+    data = mnist[0].subset(64, seed=2), mnist[1].subset(64, seed=2)
+    fit_recording(data, monkeypatch, native=native, probe=probe, precision=precision, epochs=2, quiet=False,
+                  progress=False)  # fmt: skip
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out  # the output is there, and two epochs of it
+    lines = [line for line in out.splitlines() if line.startswith("precision")]
+    assert len(lines) == 1 and lines[0].startswith(start + ":"), out
+    assert all(word in lines[0] for word in why), lines[0]
 
 
 def test_the_real_cpu_probe(mnist):
