@@ -17,8 +17,6 @@ from traitlets.config import Config, Configurable, PyFileConfigLoader
 from utils import settings
 
 CONFIG_FILE = "nbgrader_config.py"
-# The repository this package belongs to: the default course.
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 class CourseError(Exception):
@@ -141,14 +139,14 @@ class Course:
 def _default_root() -> Path:
     """The course in the current directory if there is one (as nbgrader does), else this repository."""
     here = Path.cwd()
-    return here if (here / CONFIG_FILE).is_file() else PACKAGE_ROOT
+    return here if (here / CONFIG_FILE).is_file() else settings.REPO_ROOT
 
 
 def kernel_readable(course_root: Path) -> list[str]:
     """What a sandboxed grading kernel reads from the course besides Python: the packages it imports and the
     datasets (utils.data reads $CNN_COURSE_DATA and $CNN_COURSE_CACHE, by default the data/ folder beside
     utils/). Nothing else of the course, solutions/ and grading/ least of all."""
-    roots = dict.fromkeys([Path(course_root).resolve(), PACKAGE_ROOT])
+    roots = dict.fromkeys([Path(course_root).resolve(), settings.REPO_ROOT])
     folders = [root / name for root in roots for name in ("utils", "autograde", "data")]
     folders += [settings.data_root(), settings.cache_dir()]
     return [str(folder) for folder in dict.fromkeys(folders) if folder.is_dir()]
@@ -157,5 +155,5 @@ def kernel_readable(course_root: Path) -> list[str]:
 def kernel_pythonpath(course_root: Path) -> str:
     """PYTHONPATH for grading kernels: the course (for `utils`) and this package, before anything else."""
     inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-    entries = [str(course_root), str(PACKAGE_ROOT), *inherited]
+    entries = [str(course_root), str(settings.REPO_ROOT), *inherited]
     return os.pathsep.join(dict.fromkeys(entries))

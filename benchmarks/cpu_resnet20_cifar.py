@@ -14,24 +14,21 @@ numerics and memory format: the speed of the kernels themselves. On a small CPU 
 convolutions, so fit can only come close to it, and the bare step over the textbook speed is the best ratio
 any loop could reach on that machine. fit, the textbook loop and the bare step take turns for three rounds
 and the medians are reported, so that a busy spell of a shared machine does not move one side alone. Each
-side's model is then evaluated on 2,000 test images: speed must not cost accuracy.
+side's model is then evaluated on 2,000 test images, with the numerics it trained with: speed must not cost
+accuracy.
 """
 
 import argparse
 import os
-import statistics
-import time
 
 import torch
-import torch.nn.functional as F
 import torchvision.transforms as T
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import ImageFolder
 
-from benchmarks.textbook import describe_cpu, numerics, race, same_optimizer, spread, warm_up
+from benchmarks.textbook import accuracy, bare_step_line, bare_step_speed, describe_cpu, numerics, race, spread, warm_up
 from utils.data import CIFAR10_STATS, data_root, load_dataset
 from utils.models import get_model
-from utils.training import evaluate
 
 SUBSET = 5_000
 DRY_RUN_IMAGES = 128
@@ -49,27 +46,6 @@ def textbook_loader(indices: torch.Tensor, batch_size: int, workers: int = 2, pi
     dataset = ImageFolder(str(data_root() / "cifar10" / "train"), transform=transform)
     return DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=True, num_workers=workers,
                       pin_memory=pin_memory)  # fmt: skip
-
-
-def bare_step_speed(batch_size: int, meta: dict, steps: int) -> float:
-    """Images/s of ResNet-20's training step alone: one batch already in memory, fit's numerics and memory
-    format, no loader, no augmentation. No loop can beat it with these kernels, so it bounds the ratio."""
-    memory_format = torch.channels_last if meta["channels_last"] else torch.contiguous_format
-    model = get_model("resnet20").to(memory_format=memory_format)
-    optimizer = same_optimizer(model, meta["recipe"])
-    images = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=memory_format)
-    labels = torch.randint(0, 10, (batch_size,))
-    bf16 = meta["precision"]["used"] == "bf16"
-    start = None
-    for step in range(steps + 1):
-        if step == 1:  # the first step allocates memory and picks kernels: not timed
-            start = time.perf_counter()
-        optimizer.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(images), labels)
-        loss.backward()
-        optimizer.step()
-    return steps * batch_size / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -92,27 +68,20 @@ def main() -> None:
 
     steps = 2 if args.dry_run else 10
     rounds = 1 if args.dry_run else args.rounds
-    bare_step = {"bare step": lambda meta: bare_step_speed(args.batch_size, meta, steps)}
+    bare_step = {"bare step": lambda meta: bare_step_speed(get_model("resnet20"), train, args.batch_size, meta, steps)}
     result = race("resnet20", train, lambda: textbook_loader(indices, args.batch_size), args.batch_size,
                   rounds=rounds, extra=bare_step, augment=True)  # fmt: skip
     helper_speed, textbook_speed, meta = result.helper_speed, result.textbook_speed, result.history.meta
-    bare_speeds = result.extra_speeds["bare step"]
-    bare_speed = statistics.median(bare_speeds)
     recipe = meta["recipe"]
 
     print(f"optimizer      {recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}")
     print(f"textbook loop  {textbook_speed:8,.0f} images/s   fp32, contiguous; {spread(result.textbook_speeds)}; "
-          f"test accuracy {_accuracy(result.textbook_model, test)}")  # fmt: skip
+          f"test accuracy {accuracy(result.textbook_model, test)}")  # fmt: skip
     print(f"fit            {helper_speed:8,.0f} images/s   {numerics(meta)}; {spread(result.helper_speeds)}; "
-          f"test accuracy {_accuracy(result.helper_model, test)}")  # fmt: skip
-    print(f"bare step      {bare_speed:8,.0f} images/s   fit's numerics, no data; {spread(bare_speeds)}: fit runs at "
-          f"{helper_speed / bare_speed:.0%} of it, and no loop could beat ratio {bare_speed / textbook_speed:.2f} here")
+          f"test accuracy {accuracy(result.helper_model, test, meta)}")  # fmt: skip
+    print(bare_step_line(result.extra_speeds["bare step"], helper_speed, textbook_speed))
     print(f"load average   {os.getloadavg()[0]:.2f} at the end")
     print(f"ratio={helper_speed / textbook_speed:.2f}")
-
-
-def _accuracy(model, test) -> str:
-    return f"{100 * evaluate(model, test).accuracy:.2f}%"
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from utils.models import get_model
-from utils.training import History, fit, seed_everything
+from utils.training import History, evaluate, fit, seed_everything
 
 
 def textbook_epoch(model, loader, optimizer, device: torch.device | str = "cpu") -> int:
@@ -112,6 +112,44 @@ def race(model_name: str, train, make_textbook_loader, batch_size: int, rounds: 
             extra_speeds[name].append(measure(history.meta))
     return Race(helper_speeds, first_epoch_speeds, textbook_speeds, extra_speeds, history, helper_model,
                 textbook_model)  # fmt: skip
+
+
+def bare_step_speed(model: torch.nn.Module, train, batch_size: int, meta: dict, steps: int) -> float:
+    """Images/s of `model`'s training step alone on the CPU: one batch of random images of `train`'s shape
+    already in memory, fit's numerics, memory format and optimizer (from its History's meta), no loader, no
+    augmentation. No loop can beat it with these kernels, so it bounds the ratio. Give a fresh model: its
+    weights change."""
+    memory_format = torch.channels_last if meta["channels_last"] else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = same_optimizer(model, meta["recipe"])
+    images = torch.randn(batch_size, *train.image_shape).contiguous(memory_format=memory_format)
+    labels = torch.randint(0, train.num_classes, (batch_size,))
+    bf16 = meta["precision"]["used"] == "bf16"
+    start = None
+    for step in range(steps + 1):
+        if step == 1:  # the first step allocates memory and picks kernels: not timed
+            start = time.perf_counter()
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def bare_step_line(bare_speeds: list[float], helper_speed: float, textbook_speed: float) -> str:
+    """The bare step's median, fit's share of it, and the best ratio any loop could reach on this machine."""
+    bare_speed = statistics.median(bare_speeds)
+    return (f"bare step      {bare_speed:8,.0f} images/s   fit's numerics, no data; {spread(bare_speeds)}: fit runs "
+            f"at {helper_speed / bare_speed:.0%} of it, and no loop could beat ratio {bare_speed / textbook_speed:.2f} "
+            "here")  # fmt: skip
+
+
+def accuracy(model, test, meta: dict | None = None) -> str:
+    """Test accuracy in percent, evaluated with the numerics the model was trained with: fit's (its History's
+    meta) or, without meta, the textbook loop's (float32, contiguous)."""
+    precision, channels_last = (meta["precision"]["used"], meta["channels_last"]) if meta else ("fp32", False)
+    return f"{100 * evaluate(model, test, precision=precision, channels_last=channels_last).accuracy:.2f}%"
 
 
 def numerics(meta: dict) -> str:

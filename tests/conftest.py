@@ -4,8 +4,8 @@ environment every test runs in).
 Fixtures, not functions to import: neither the repository root nor tests/ is a package, so both conftest.py
 files are modules named `conftest`, and `from conftest import ...` would get whichever one pytest loaded last.
 pytest finds fixtures by name, in every worker of `pytest -n 2 --dist loadscope`. Fixtures that hand out a
-function (num_params, free_port, run_autograde, ...) are session-scoped, so that module-scoped fixtures can use
-them too. The repository's root is utils.settings.REPO_ROOT.
+function (num_params, randomize_batchnorm, free_port, run_autograde, ...) are session-scoped, so that
+module-scoped fixtures can use them too. The repository's root is utils.settings.REPO_ROOT.
 """
 
 import os
@@ -19,7 +19,7 @@ import torch
 
 from utils.settings import GRADING_VARIABLES
 
-# ---- model tests: parameter counts ----
+# ---- model tests: parameter counts, BatchNorm that shows ----
 
 
 def _num_params(module: torch.nn.Module, *, trainable_only: bool = False) -> int:
@@ -31,6 +31,24 @@ def num_params():
     """num_params(model): how many numbers a model (or a layer) holds as parameters, the figure torchvision and
     the papers publish; num_params(model, trainable_only=True) leaves out frozen ones (LeNet-5's RBF codes)."""
     return _num_params
+
+
+def _randomize_batchnorm(model: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.fixture(scope="session")
+def randomize_batchnorm():
+    """randomize_batchnorm(model): gives every BatchNorm2d non-trivial statistics and affine parameters (drawn
+    from torch's global generator), in place. At its initial state BatchNorm is the identity in eval mode, which
+    would hide one in the wrong place when two implementations are compared."""
+    return _randomize_batchnorm
 
 
 # ---- processes, ports and environments of the grading and server tests ----

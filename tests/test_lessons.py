@@ -156,6 +156,24 @@ SHORTCUTS = {
             "    return nn.Sequential(*stages)\n",
             "return one flat nn.Sequential"),
     },
+    "04_inception": {
+        # each branch built as layers on the meta device and counted by the course's helper
+        "ex1_inception_macs": (
+            "def inception_macs(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, size, kernel_5x5=5,\n"
+            "                   reductions=True):\n"
+            "    def macs(*convs):\n"
+            "        with torch.device('meta'):\n"
+            "            branch = nn.Sequential(*(nn.Conv2d(a, b, k, padding=k // 2) for a, b, k in convs))\n"
+            "        return count_macs(branch, (1, in_channels, size, size))\n"
+            "    if reductions:\n"
+            "        middle = [((in_channels, ch3x3red, 1), (ch3x3red, ch3x3, 3)),\n"
+            "                  ((in_channels, ch5x5red, 1), (ch5x5red, ch5x5, kernel_5x5))]\n"
+            "    else:\n"
+            "        middle = [((in_channels, ch3x3, 3),), ((in_channels, ch5x5, kernel_5x5),)]\n"
+            "    return macs((in_channels, ch1x1, 1)), *(macs(*convs) for convs in middle), "
+            "macs((in_channels, pool_proj, 1))\n",
+            "not graded: inception_macs(*(192, 64, 96, 128, 16, 32, 32), 28) called utils.inspect.count_macs"),
+    },
     "05_resnet": {
         "ex4_param_count": ("def cifar_resnet_param_count(depth, num_classes=10):\n"
                             "    with torch.device('meta'):\n"

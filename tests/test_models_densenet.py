@@ -50,19 +50,8 @@ def test_bad_options_are_explained():
         get_model("densenet_bc100_k12", compression=0.0)
 
 
-def randomize_batchnorm(model: nn.Module) -> None:
-    """BatchNorm at its initial state is the identity in eval mode, which would hide a misplaced one."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            with torch.no_grad():
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-
-
 @pytest.mark.parametrize("name", IMAGENET)
-def test_loads_torchvision_weights_and_gives_its_outputs(name):
+def test_loads_torchvision_weights_and_gives_its_outputs(name, randomize_batchnorm):
     torch.manual_seed(0)
     reference = getattr(torchvision.models, name)(num_classes=1000)
     randomize_batchnorm(reference)

@@ -145,17 +145,6 @@ def test_post_activation_block_with_silent_residual_is_a_relu():
 # ---------------------------------------------------------------------------------------------------------
 
 
-def randomize_batchnorm(model: nn.Module) -> None:
-    """Give every BN non-trivial statistics and affine parameters, so that a BN in the wrong place shows."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-
-
 def measure_batchnorm_statistics(model: nn.Module, x: torch.Tensor) -> None:
     """Set every BN's running statistics to those of the batch x, so that in eval mode BN really normalises.
 
@@ -172,7 +161,7 @@ def measure_batchnorm_statistics(model: nn.Module, x: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("name", IMAGENET_NAMES)
-def test_torchvision_weights_load_strictly_and_give_the_same_output(name):
+def test_torchvision_weights_load_strictly_and_give_the_same_output(name, randomize_batchnorm):
     torch.manual_seed(0)
     reference = torchvision.models.get_model(name, weights=None)
     randomize_batchnorm(reference)
@@ -203,7 +192,7 @@ def test_three_forms_of_fig3_have_the_same_parameter_count(num_params):
 )
 @pytest.mark.parametrize("training", [False, True])
 def test_resnext_forms_agree_after_copying_weights(
-    form, in_channels, out_channels, cardinality, width, stride, training
+    form, in_channels, out_channels, cardinality, width, stride, training, randomize_batchnorm
 ):
     torch.manual_seed(0)
     grouped = GroupedConvBlock(in_channels, out_channels, cardinality, width, stride)
@@ -217,7 +206,7 @@ def test_resnext_forms_agree_after_copying_weights(
         assert_close(split(x), grouped(x), rtol=1e-4, atol=1e-5)  # sums in another order: float rounding
 
 
-def test_resnext_block_of_a_real_network_equals_its_multi_path_form():
+def test_resnext_block_of_a_real_network_equals_its_multi_path_form(randomize_batchnorm):
     torch.manual_seed(0)
     block = get_model("resnext29_8x64d").layer2[0]  # 256 -> 512, 8 paths of 128 channels, stride 2
     randomize_batchnorm(block)

@@ -93,9 +93,9 @@ def fit(
     CPU with native bf16 (AVX-512 BF16, AMX, Arm BF16) it is bf16 when a probe of a few steps each way finds it
     faster, else float32 (no probe where the CPU lacks it); "fp32" or "bf16" forces either ("fp16": a GPU
     without fast bf16). Evaluation uses the same numerics; the choice and the probe's figures are in
-    history.meta["precision"]. channels_last "auto" is on for CUDA and for convolutional nets on a CPU (see
-    runtime.choose_speed); compile=True wraps the model in torch.compile. deterministic=True trades speed for
-    repeatable kernels.
+    history.meta["precision"], and on a CPU one line of the output says what was chosen and why. channels_last
+    "auto" is on for CUDA and for convolutional nets on a CPU (see runtime.choose_speed); compile=True wraps the
+    model in torch.compile. deterministic=True trades speed for repeatable kernels.
 
     Output: a progress bar per epoch (a widget in notebooks); progress=False prints one line per epoch
     instead; quiet=True writes nothing at all, to stdout or stderr (warnings included).
@@ -237,7 +237,7 @@ def _get_ready(run: Run, train_data, name: str | None, compile: bool, precision:
     run.speed, note = _settle_cpu_precision(precision, run.speed, run.model, run.train_loader, epochs_left, run.world)
     run.history.meta["precision"] = note
     run.history.meta["amp"] = None if run.speed.amp_dtype is None else run.speed.precision
-    if note.get("probe"):
+    if run.world.device.type == "cpu":  # the choice, and why, once per fit (on a GPU it is always the same)
         run.say(_precision_line(note))
     if run.speed.needs_loss_scaling():
         run.scaler = torch.amp.GradScaler(run.world.device.type)
@@ -356,8 +356,10 @@ def _settle_cpu_precision(asked: str, speed: Speed, model, loader, epochs_left: 
     """precision="auto" on a CPU: bf16 if the CPU has it natively and a probe of this model finds it faster
     (on every process, under DDP), else float32. Returns the speed to train with and what was decided, and why."""
     note = {"asked": asked, "used": speed.precision, "probe": None}
-    if asked != "auto" or world.device.type != "cpu":
+    if world.device.type != "cpu":
         return speed, note
+    if asked != "auto":
+        return speed, note | {"reason": "forced by the caller"}
     if not runtime.cpu_has_native_bf16():
         return speed, note | {"reason": "this CPU has no native bf16"}
     data = getattr(loader, "data", None)
@@ -374,7 +376,10 @@ def _settle_cpu_precision(asked: str, speed: Speed, model, loader, epochs_left: 
 
 
 def _precision_line(note: dict) -> str:
+    """One line for the progress output: the numerics fit trains with on a CPU, and why."""
     probe = note["probe"]
+    if probe is None:
+        return f"precision {note['used']}: {note['reason']}"
     return (f"precision {note['used']}: a probe of this model ran {probe['bf16_images_per_s']:,.0f} images/s in bf16 "
             f"against {probe['fp32_images_per_s']:,.0f} in fp32 (bf16 is used when at least "
             f"{runtime.PROBE_MARGIN - 1:.0%} faster)")  # fmt: skip
