@@ -4,7 +4,7 @@ into SQLite and into a real PostgreSQL server, and a worker killed in the middle
 Four learners hand in the small fixture assignment of test_autograde.py (99_mini, 8 points). Their scores from
 a serial SQLite run are the reference every other way of grading must give. The PostgreSQL server is Debian's
 (`postgresql` package, installed by `./course test` when run as root), started in a temporary folder on a free
-port and stopped at the end.
+port and stopped at the end. Without it, that test is skipped when not root and fails as root.
 """
 
 import glob
@@ -185,9 +185,13 @@ def postgres_bin() -> Path | None:
 def postgres(free_port):
     """A throwaway PostgreSQL server; yields the URL of an empty database in it."""
     binaries = postgres_bin()
-    if binaries is None:
-        pytest.fail("PostgreSQL is not installed: the gradebook test of a large class needs it (Debian: apt-get "
-                    "install postgresql; `./course test` installs it when run as root)", pytrace=False)
+    if binaries is None and os.geteuid() != 0:
+        # Without root, `./course test` cannot install it: a missing server is the machine's, not a fault here.
+        pytest.skip("PostgreSQL is not installed: install Debian's postgresql package (as root, `./course test` "
+                    "installs it)")
+    if binaries is None:  # as root `./course test` installs it, so a missing server is a broken setup
+        pytest.fail("PostgreSQL is not installed although this runs as root: `./course test` installs it (Debian's "
+                    "postgresql package); did apt-get fail?", pytrace=False)
     folder = Path(tempfile.mkdtemp(prefix="autograde-postgres-"))
     # PostgreSQL refuses to run as root: as root, the server runs as `nobody`, which owns its folder.
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
