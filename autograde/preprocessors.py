@@ -44,8 +44,39 @@ from . import batch, bubblewrap, kernel_launcher
 from .course import CourseSettings, kernel_pythonpath, kernel_readable, nbgrader_meta
 from .plan import GradingPlan
 
+# A grading kernel's sockets and connection file live in TMPDIR/autograde-kernel-PID-XXXXXXXX, PID being the
+# grader's (see socket_folder).
+SOCKET_FOLDER_PREFIX = "autograde-kernel-"
+
 # Environment variables a grading kernel must not see (the gradebook's URL may hold a password).
 SECRET_NAMES = re.compile(r"DB_URL|PASSW|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_KEY|JUPYTERHUB_|^JPY_", re.IGNORECASE)
+
+
+def socket_folder() -> str:
+    """A new private folder for one grading kernel's Unix sockets and connection file, named after this grader's
+    process id, after removing the folders of graders that are gone.
+
+    A grader ends its kernel's folder itself (GuardedExecute._kill_kernel_group) unless it is killed (kill -9, the
+    out-of-memory killer): then the next grader on this machine removes it, as no live process has its id. This is
+    simpler than a folder under the grading directory, which the sandbox hides and whose path may exceed a Unix
+    socket's 107 characters. A reused process id only delays a removal; another user's folders are left alone
+    (in a sticky /tmp the removal fails, and a live process of theirs cannot be signalled: PermissionError)."""
+    folder = tempfile.gettempdir()
+    for name in os.listdir(folder):
+        pid = name[len(SOCKET_FOLDER_PREFIX):].partition("-")[0]
+        if name.startswith(SOCKET_FOLDER_PREFIX) and pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{SOCKET_FOLDER_PREFIX}{os.getpid()}-", dir=folder)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
 
 
 def _coursedir(preprocessor) -> CourseDirectory:
@@ -244,9 +275,10 @@ class GuardedExecute(Execute):
         manager = super().create_kernel_manager()
         # Unix sockets in a private folder instead of TCP ports: no other user of the machine can reach the
         # grading kernel (and the kernel does not warn about unencrypted TCP on stderr); in the sandbox, which
-        # has no network, they are the only way to talk to the kernel. The connection file goes there too.
+        # has no network, they are the only way to talk to the kernel. The connection file goes there too; the
+        # folder is removed when grading ends (_kill_kernel_group), or by a later grader if this one is killed.
         if os.name == "posix":
-            self._socket_dir = tempfile.mkdtemp(prefix="autograde-")
+            self._socket_dir = socket_folder()
             manager.transport = "ipc"
             manager.ip = os.path.join(self._socket_dir, "kernel")
             manager.connection_file = os.path.join(self._socket_dir, "kernel.json")

@@ -523,7 +523,7 @@ def test_plan_protects_the_names_the_tests_take_from_the_lesson():
 
 ESCAPE_PROBE = r"""
 import json, os, socket, sys
-course, home_pid, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+course, home_pid, port, tmp_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
 def attempt(action):
     try:
@@ -546,7 +546,7 @@ print(json.dumps({
                                                                 "99_mini.ipynb")).read()),
     "write_course": attempt(lambda: write(os.path.join(course, "planted.txt"))),
     "write_own_folder": attempt(lambda: write("answer.txt")),
-    "write_tmp": attempt(lambda: write("/tmp/autograde-probe.txt")),
+    "write_tmp": attempt(lambda: write(tmp_file)),
     "see_grader": attempt(lambda: os.stat(f"/proc/{home_pid}")),
     "connect": attempt(connect),
     "course_package": attempt(lambda: __import__("autograde.policy")),
@@ -578,9 +578,10 @@ def test_bubblewrap_shows_a_kernel_only_its_folder_python_and_the_course(fake_co
     assert bubblewrap.unavailable_reason() is None, "the sandbox tests need bubblewrap (./course test installs it)"
     folder = fake_course / "grading" / "autograded" / "alice" / "99_mini"
     server = socket.create_server(("127.0.0.1", 0))
+    tmp_file = Path(f"/tmp/autograde-probe-{os.getpid()}.txt")  # the host's /tmp: only the unsandboxed run writes it
     try:
         probe = [sys.executable, "-c", ESCAPE_PROBE, str(fake_course), str(os.getpid()),
-                 str(server.getsockname()[1])]
+                 str(server.getsockname()[1]), str(tmp_file)]
         outcomes = {}
         for sandboxed in (False, True):
             sandbox = bubblewrap.command(sys.executable, readable=[str(REPO_ROOT / "autograde")],
@@ -593,9 +594,12 @@ def test_bubblewrap_shows_a_kernel_only_its_folder_python_and_the_course(fake_co
             planted = fake_course / "planted.txt"
             if sandboxed:
                 assert not planted.exists(), "a sandboxed kernel wrote into the course"
+                assert not tmp_file.exists(), "a sandboxed kernel wrote into the host's /tmp"
             planted.unlink(missing_ok=True)
+            tmp_file.unlink(missing_ok=True)
     finally:
         server.close()
+        tmp_file.unlink(missing_ok=True)
     assert set(outcomes[False].values()) == {"done"}
     inside = outcomes[True]
     assert {name: inside.pop(name) for name in ("write_own_folder", "write_tmp", "course_package")} == dict.fromkeys(

@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 import pytest
@@ -27,8 +28,26 @@ from test_autograde import solved
 from utils.settings import REPO_ROOT
 
 LESSON = "01_lenet5"
-# What each learner leaves unanswered (the released stub) in each submission, in the order they submit.
-SUBMISSIONS = [("alice", {"ex2-lenet5"}), ("bob", {"ex3-sparse-conv"}), ("alice", set())]
+
+
+class Answer(NamedTuple):
+    """An answer other than the instructor's: `edit` (old, new) turns the solution into it (None: the released stub
+    is left as it is); `fails` names the test cells it fails (None: all of its exercise's); `says` is part of the
+    feedback's message on its first failure."""
+    edit: tuple[str, str] | None
+    fails: set[str] | None
+    says: str
+
+
+STUB = Answer(None, None, "")
+# Plausible but wrong: each output map collects its input maps from the bottom row of the table up, so its kernel
+# sees them in reverse order. Wiring, parameter count and the worked sums are right (every visible test passes);
+# the reference's weights do not line up with it, which only the hidden tests of ex3-reference see.
+SPARSE_CONV_BOTTOM_UP = Answer(("for i, marks in enumerate(table)", "for i, marks in reversed(list(enumerate(table)))"),
+                               {"ex3-reference"}, "the output for the reference's weights")
+# The answers other than the solution in each submission, in the order the learners submit: alice leaves an
+# exercise unanswered, then resubmits everything right; bob answers one exercise wrongly.
+SUBMISSIONS = [("alice", {"ex2-lenet5": STUB}), ("bob", {"ex3-sparse-conv": SPARSE_CONV_BOTTOM_UP}), ("alice", {})]
 
 
 def account(base: dict, home: Path, exchange: Path) -> dict:
@@ -41,31 +60,38 @@ def account(base: dict, home: Path, exchange: Path) -> dict:
     return env
 
 
-def answered(notebook, unanswered: set[str]):
-    """The learner's notebook with every answer cell but `unanswered` holding the instructor's solution."""
+def answered(notebook, others: dict[str, Answer]):
+    """The learner's notebook with every answer cell holding the instructor's solution, except `others`."""
     source = nbformat.read(REPO_ROOT / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
     answers = {cell.metadata["nbgrader"]["grade_id"]: solved(cell.source) for cell in source.cells
                if cell.metadata.get("nbgrader", {}).get("solution")}
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers and grade_id not in unanswered:
+        if grade_id not in answers:
+            continue
+        if grade_id not in others:
             cell.source = answers[grade_id]
+        elif others[grade_id].edit:
+            old, new = others[grade_id].edit
+            assert answers[grade_id].count(old) == 1, f"the solution of {grade_id} changed: update the wrong answer"
+            cell.source = answers[grade_id].replace(old, new)
     return notebook
 
 
-def points_of(unanswered: set[str]) -> tuple[float, float]:
-    """(score, max score) of a submission that leaves `unanswered` as stubs, from the source's cell metadata:
-    each answer cell's points are those of the test cells that follow it."""
+def points_of(others: dict[str, Answer]) -> tuple[float, float]:
+    """(score, max score) of a submission whose answers are the solution's except `others`, from the source's cell
+    metadata: each answer cell's points are those of the test cells that follow it."""
     cells = nbformat.read(REPO_ROOT / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4).cells
     score = most = 0.0
     answer = None
     for cell in cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
-            answer = meta["grade_id"]
+            answer = others.get(meta["grade_id"])
         elif meta.get("grade"):
             most += meta["points"]
-            score += 0.0 if answer in unanswered else meta["points"]
+            failed = answer is not None and (answer.fails is None or meta["grade_id"] in answer.fails)
+            score += 0.0 if failed else meta["points"]
     return score, most
 
 
@@ -94,9 +120,9 @@ def term(tmp_path_factory, environ_without_grading, run_nbgrader, run_autograde)
     fetched = {name: clone / "fetched" / LESSON / f"{LESSON}.ipynb" for name, (clone, _) in learners.items()}
     fetched_bytes = {name: path.read_bytes() for name, path in fetched.items()}
     submitted_at = {}
-    for name, unanswered in SUBMISSIONS:
+    for name, others in SUBMISSIONS:
         clone, env = learners[name]
-        nbformat.write(answered(nbformat.read(fetched[name], as_version=4), unanswered), fetched[name])
+        nbformat.write(answered(nbformat.read(fetched[name], as_version=4), others), fetched[name])
         log = run_nbgrader(clone, env, "submit", LESSON, "--student", name)
         submitted_at.setdefault(name, []).append(re.search(rf"Submitted as: cnn-course {LESSON} (.+)$", log,
                                                            flags=re.MULTILINE)[1])
@@ -133,9 +159,14 @@ def test_collect_keeps_each_learners_latest_submission(term):
 def test_grade_scores_each_learner_on_the_latest_submission(term):
     latest = dict(SUBMISSIONS)  # the last submission of each learner
     assert {entry["student"]: (entry["score"], entry["max_score"]) for entry in term["grades"]} == {
-        name: points_of(unanswered) for name, unanswered in latest.items()}
-    failed = {entry["student"]: [e["name"] for e in entry["exercises"] if not e["passed"]] for entry in term["grades"]}
-    assert failed == {name: sorted(unanswered) for name, unanswered in latest.items()}
+        name: points_of(others) for name, others in latest.items()}
+    failed = {entry["student"]: {e["name"]: e["message"] for e in entry["exercises"] if not e["passed"]}
+              for entry in term["grades"]}
+    assert {name: sorted(messages) for name, messages in failed.items()} == {
+        name: sorted(others) for name, others in latest.items()}
+    for name, others in latest.items():  # a wrong answer fails where it is expected to
+        for grade_id, answer in others.items():
+            assert answer.says in failed[name][grade_id], (name, grade_id, failed[name][grade_id])
 
 
 @pytest.mark.slow
@@ -157,4 +188,4 @@ def test_export_has_one_row_per_learner_with_their_total(term):
         rows = list(csv.DictReader(file))
     latest = dict(SUBMISSIONS)
     assert {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in rows} == {
-        name: points_of(unanswered) for name, unanswered in latest.items()}
+        name: points_of(others) for name, others in latest.items()}

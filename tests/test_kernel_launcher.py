@@ -1,10 +1,12 @@
 """A grading kernel starts as autograde/kernel_launcher.py says: nothing imported from the submission's folder,
-and the kernel ends when the grader that started it is killed, even at the instant it starts the sandbox."""
+and the kernel ends when the grader that started it is killed, even at the instant it starts the sandbox; the
+folder of its sockets is removed by the next grader."""
 
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograde import bubblewrap
+from autograde.preprocessors import socket_folder
 from utils.settings import REPO_ROOT
 
 # A stand-in for a grader's worker: starts a sandboxed kernel the way GuardedExecute does (the same command,
@@ -103,3 +106,20 @@ def test_the_lifeline_alone_ends_the_kernel(submission):
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         assert ended_within(group, 30), f"the kernel outlived its grader: {living(group)}"
+
+
+def test_the_next_grader_removes_the_socket_folders_of_graders_that_are_gone(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    stale = tmp_path / f"autograde-kernel-{gone.pid}-a1b2c3"  # as a grader killed with kill -9 leaves it
+    stale.mkdir()
+    (stale / "kernel.json").write_text("{}")
+    kept = [tmp_path / f"autograde-kernel-{os.getppid()}-a1b2c3",  # a grader still running (pytest's parent)
+            tmp_path / "autograde-kernel-x-a1b2c3", tmp_path / "autograde-postgres-a1b2c3"]
+    for folder in kept:
+        folder.mkdir()
+    made = Path(socket_folder())
+    assert made.parent == tmp_path and made.name.startswith(f"autograde-kernel-{os.getpid()}-")
+    assert not stale.exists()
+    assert all(folder.exists() for folder in kept)
