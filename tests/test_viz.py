@@ -4,6 +4,8 @@ The expected pictures are computed here with plain torch (a convolution by F.con
 counted by hand), not read back from utils.viz.
 """
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -166,7 +168,9 @@ def test_plot_comparison_draws_bubbles_by_parameters_and_the_front_it_is_given()
 def _label_boxes(fig):
     """Each panel's labels as {name: window extent}, once drawn."""
     fig.draw_without_rendering()
-    return [{text.get_text(): text.get_window_extent() for text in ax.texts} for ax in fig.axes]
+    from matplotlib.text import Text
+
+    return [{text.get_text(): Text.get_window_extent(text) for text in ax.texts} for ax in fig.axes]  # no line
 
 
 def test_plot_comparison_moves_a_label_that_would_cover_another():
@@ -191,9 +195,33 @@ IMAGENET = [("AlexNet", 56.522, 61_100_840, 0.71), ("VGG-16", 71.592, 138_357_54
             ("DenseNet-201", 76.896, 20_013_928, 4.29)]  # fmt: skip
 
 
-def test_plot_comparison_keeps_labels_apart_inside_the_axes_and_tells_models_apart():
-    results = [{"name": n, "accuracy": a, "params": p, "macs": g * 1e9} for n, a, p, g in IMAGENET]
-    fig = plot_comparison(results, bubbles=True, front=lambda points: ["GoogLeNet", "Wide ResNet-50-2"])
+def _near_segment(point, a, b, radius) -> bool:
+    """Whether a disc of `radius` around `point` touches segment ab (sampled finely: a test needs no formula)."""
+    return any(math.dist(point, (a[0] + (b[0] - a[0]) * k / 200, a[1] + (b[1] - a[1]) * k / 200)) < radius
+               for k in range(201))  # fmt: skip
+
+
+# Lesson 08's CIFAR-10 race as one cpu-profile run left it (name, accuracy, parameters, MACs), in its order.
+RACE = [("LeNet-5", 26.5, 62_006, 0.7e6), ("AlexNet", 19.8, 20_326_218, 53.4e6),
+        ("VGG-11-BN", 36.8, 9_493_770, 153.0e6), ("GoogLeNet (small)", 43.9, 351_506, 51.1e6),
+        ("ResNet-20", 33.3, 269_722, 40.6e6), ("ResNet-56", 38.9, 853_018, 125.5e6),
+        ("pre-act ResNet-20", 30.6, 269_722, 40.6e6), ("ResNeXt (small)", 33.5, 137_898, 26.4e6),
+        ("DenseNet-BC-40", 32.7, 176_122, 72.4e6), ("your BudgetNet", 35.4, 78_042, 12.5e6)]  # fmt: skip
+
+
+@pytest.mark.parametrize("chart", ["imagenet", "race"])
+def test_plot_comparison_keeps_labels_apart_inside_the_axes_and_tells_models_apart(chart):
+    if chart == "imagenet":
+        rows = [(name, accuracy, params, gmacs * 1e9) for name, accuracy, params, gmacs in IMAGENET]
+    else:
+        rows = RACE
+    results = [{"name": n, "accuracy": a, "params": p, "macs": m} for n, a, p, m in rows]
+
+    def front(points):  # the names no other point beats on both cost and accuracy, as lesson 08 draws them
+        return [name for name, (cost, accuracy) in points.items()
+                if not any(c <= cost and a >= accuracy and (c, a) != (cost, accuracy) for c, a in points.values())]
+
+    fig = plot_comparison(results, bubbles=chart == "imagenet", front=front, title=f"lesson 08's {chart} chart")
     for ax, boxes in zip(fig.axes, _label_boxes(fig), strict=True):
         frame = ax.get_window_extent()
         for name, box in boxes.items():
@@ -202,7 +230,24 @@ def test_plot_comparison_keeps_labels_apart_inside_the_axes_and_tells_models_apa
         assert crossings == []
         styles = {(tuple(c.get_facecolor()[0][:3]), c.get_paths()[0].vertices.round(3).tobytes())
                   for c in ax.collections}  # fmt: skip
-        assert len(styles) == len(IMAGENET)  # eleven models, more than the ten default colours: none share a style
+        assert len(styles) == len(rows)  # ImageNet's eleven models are more than the ten default colours
+        lines = []  # a far label's line, from its point to the centre of its text (where matplotlib draws it)
+        for text in ax.texts:
+            if text.arrow_patch is not None:
+                centre = boxes[text.get_text()].get_points().mean(axis=0)
+                lines.append((tuple(ax.transData.transform(text.xy)), tuple(centre)))
+
+        def turn(p, q, r):  # >0 when r lies left of the line from p to q
+            return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+        discs = [(ax.transData.transform(offsets[0]), (collection.get_sizes()[0] / math.pi) ** 0.5 * fig.dpi / 72)
+                 for collection in ax.collections for offsets in [collection.get_offsets()]]  # fmt: skip
+        for a, b in lines:  # no line runs over a point other than its own (b is the text's end of the line)
+            over = [centre for centre, radius in discs if _near_segment(centre, a, b, radius) and tuple(centre) != a]
+            assert over == [], "a label's line runs over another point"
+        for k, (a, b) in enumerate(lines):
+            for c, d in lines[k + 1 :]:
+                assert not (turn(a, b, c) * turn(a, b, d) < 0 and turn(c, d, a) * turn(c, d, b) < 0), "lines cross"
 
 
 def test_figures_are_not_kept_by_pyplot():

@@ -269,17 +269,35 @@ def _gap(box, x: float, y: float) -> float:
     return math.hypot(max(box[0] - x, 0, x - box[2]), max(box[1] - y, 0, y - box[3]))
 
 
+def _along(start, end) -> list[tuple]:
+    """A segment as small boxes every 3 pixels, so that _overlap can tell how much of it a label covers."""
+    (x0, y0), (x1, y1) = start, end
+    steps = max(1, int(math.hypot(x1 - x0, y1 - y0) / 3))
+    return [(x0 + (x1 - x0) * k / steps - 1.5, y0 + (y1 - y0) * k / steps - 1.5,
+             x0 + (x1 - x0) * k / steps + 1.5, y0 + (y1 - y0) * k / steps + 1.5) for k in range(steps + 1)]  # fmt: skip
+
+
+def _cross(a, b, c, d) -> bool:
+    """Whether segments ab and cd cross (each pair of ends on opposite sides of the other segment)."""
+    def side(p, q, r):
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
+
+
+def _distance_to_segment(point, start, end) -> float:
+    (x, y), (x0, y0), (x1, y1) = point, start, end
+    length2 = (x1 - x0) ** 2 + (y1 - y0) ** 2
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - x0) * (x1 - x0) + (y - y0) * (y1 - y0)) / length2))
+    return math.hypot(x - (x0 + t * (x1 - x0)), y - (y0 + t * (y1 - y0)))
+
+
 def _obstacles(ax, points) -> list[tuple]:
-    """Boxes, in pixels, of what a label should not cover besides other labels: every point's disc and the lines
-    (as short boxes along each segment)."""
+    """Boxes, in pixels, of what a label should not cover besides other labels: every point's disc and the lines."""
     boxes = [(px - r, py - r, px + r, py + r) for px, py, r in points]
     for line in ax.get_lines():
         xy = ax.transData.transform(line.get_xydata())
-        for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:], strict=True):
-            steps = max(1, int(math.hypot(x1 - x0, y1 - y0) / 3))
-            for k in range(steps + 1):
-                x, y = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
-                boxes.append((x - 1.5, y - 1.5, x + 1.5, y + 1.5))
+        for start, end in zip(xy[:-1], xy[1:], strict=True):
+            boxes += _along(start, end)
     return boxes
 
 
@@ -289,12 +307,13 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
     Call it once the figure's layout is settled (fig.draw_without_rendering()): it reasons in pixels. A place
     costs the area it covers of other labels (twenty times: text on text is the worst), of points and lines,
     and (ten times) of the space outside the axes; near places without a line back to the point also
-    cost when another point is nearer than the label's own, and far places cost a little for being far."""
+    cost when another point is nearer than the label's own, far places cost a little for being far, and a
+    lot when their line would cross another label's line or pass over another point."""
     to_pixels = ax.get_figure().dpi / 72
     frame = ax.get_window_extent()
     frame = (frame.x0, frame.y0, frame.x1, frame.y1)
     points = [(*ax.transData.transform((x, y)), radius * to_pixels) for _, x, y, radius in labelled]
-    obstacles, labels = _obstacles(ax, points), []
+    obstacles, labels, leaders = _obstacles(ax, points), [], []  # leaders: the lines from far labels to points
     for i in sorted(range(len(labelled)), key=lambda i: labelled[i][1:3]):
         name, x, y, radius = labelled[i]
         px, py, r = points[i]
@@ -313,13 +332,21 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
                 area = (width + 2 * air) * (height + 2 * air)
                 cost = 20 * _overlap(box, labels) + _overlap(box, others) + 10 * (area - _overlap(box, [frame]))
                 cost += (distance - 1) * 0.1 * area
+                leader = ((px, py), ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))  # drawn to the text's centre
+                if distance > 1 and (any(_cross(*leader, *other) for other in leaders)
+                                     or any(_distance_to_segment((qx, qy), *leader) < q + 2
+                                            for qx, qy, q in points[:i] + points[i + 1 :])):  # fmt: skip
+                    cost += area  # a line crossing another, or over another point, would name the wrong point
                 own = _gap(box, px, py) - r
                 if distance == 1 and any(_gap(box, qx, qy) - q < own for qx, qy, q in points[:i] + points[i + 1 :]):
                     cost += 0.5 * area
                 if best is None or cost < best[0]:
-                    best = (cost, box, reach, sx, sy, distance)
-        _, box, reach, sx, sy, distance = best
+                    best = (cost, box, reach, sx, sy, distance, leader)
+        _, box, reach, sx, sy, distance, leader = best
         labels.append(box)
+        if distance > 1:
+            leaders.append(leader)
+            obstacles += _along(*leader)  # later labels keep off this line too
         line = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6, "shrinkA": 0, "shrinkB": radius * 0.7}
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(sx * reach, sy * reach), fontsize=fontsize,
                     ha={1: "left", 0: "center", -1: "right"}[sx], va={1: "bottom", 0: "center", -1: "top"}[sy],
