@@ -253,7 +253,7 @@ def _field(result, name: str):
 # a thin line back to the point; a label takes the place that covers the least of the labels already placed,
 # of the other points and of the space outside the axes (the first such place in this order).
 _LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1), (1, 0), (-1, 0))
-_LABEL_DISTANCES = (1.0, 2.5, 4.0, 6.0)  # times the gap between a point's edge and its label
+_LABEL_DISTANCES = (1.0, 2.5, 4.0, 6.0, 9.0)  # times the gap between a point's edge and its label
 _LABEL_GAP = 3.0  # points
 _TEXT = TextToPath()  # measures a label in points, before anything is drawn
 
@@ -291,9 +291,9 @@ def _distance_to_segment(point, start, end) -> float:
     return math.hypot(x - (x0 + t * (x1 - x0)), y - (y0 + t * (y1 - y0)))
 
 
-def _obstacles(ax, points) -> list[tuple]:
-    """Boxes, in pixels, of what a label should not cover besides other labels: every point's disc and the lines."""
-    boxes = [(px - r, py - r, px + r, py + r) for px, py, r in points]
+def _line_boxes(ax) -> list[tuple]:
+    """The axes' lines (the Pareto front), as small boxes in pixels that a label should not cover."""
+    boxes = []
     for line in ax.get_lines():
         xy = ax.transData.transform(line.get_xydata())
         for start, end in zip(xy[:-1], xy[1:], strict=True):
@@ -305,19 +305,21 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
     """Write each name beside its (x, y) point of the given radius (in points), where it covers the least.
 
     Call it once the figure's layout is settled (fig.draw_without_rendering()): it reasons in pixels. A place
-    costs the area it covers of other labels (twenty times: text on text is the worst), of points and lines,
-    and (ten times) of the space outside the axes; near places without a line back to the point also
-    cost when another point is nearer than the label's own, far places cost a little for being far, and a
-    lot when their line would cross another label's line or pass over another point."""
+    costs the area it covers of other labels (twenty times: text on text is the worst), of other points (five
+    times: it would hide them), of lines, and (a hundred times) of the space outside the axes. A place next to the
+    point costs more when another point is nearer than the label's own; a place farther out, with a line back
+    to the point, costs a little for being far, and a lot when its line crosses another or runs over a point.
+    """
     to_pixels = ax.get_figure().dpi / 72
     frame = ax.get_window_extent()
     frame = (frame.x0, frame.y0, frame.x1, frame.y1)
     points = [(*ax.transData.transform((x, y)), radius * to_pixels) for _, x, y, radius in labelled]
-    obstacles, labels, leaders = _obstacles(ax, points), [], []  # leaders: the lines from far labels to points
+    discs = [(px - r, py - r, px + r, py + r) for px, py, r in points]  # every point, as a box
+    lines, labels, leaders = _line_boxes(ax), [], []  # leaders: the lines from far labels to their points
     for i in sorted(range(len(labelled)), key=lambda i: labelled[i][1:3]):
         name, x, y, radius = labelled[i]
         px, py, r = points[i]
-        others = obstacles[:i] + obstacles[i + 1 :]  # not its own point
+        other_discs = discs[:i] + discs[i + 1 :]
         font = FontProperties(size=fontsize)
         width = _TEXT.get_text_width_height_descent(name, font, ismath=False)[0] * to_pixels
         height = _TEXT.get_text_width_height_descent("lp", font, ismath=False)[1] * to_pixels  # a line's height
@@ -330,7 +332,8 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
                 bottom = py + sy * reach * to_pixels - (height if sy < 0 else height / 2 if sy == 0 else 0)
                 box = (left - air, bottom - air, left + width + air, bottom + height + air)
                 area = (width + 2 * air) * (height + 2 * air)
-                cost = 20 * _overlap(box, labels) + _overlap(box, others) + 10 * (area - _overlap(box, [frame]))
+                cost = (20 * _overlap(box, labels) + 5 * _overlap(box, other_discs) + _overlap(box, lines)
+                        + 100 * (area - _overlap(box, [frame])))  # fmt: skip
                 cost += (distance - 1) * 0.1 * area
                 leader = ((px, py), ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))  # drawn to the text's centre
                 if distance > 1 and (any(_cross(*leader, *other) for other in leaders)
@@ -346,7 +349,7 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
         labels.append(box)
         if distance > 1:
             leaders.append(leader)
-            obstacles += _along(*leader)  # later labels keep off this line too
+            lines += _along(*leader)  # later labels keep off this line too
         line = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6, "shrinkA": 0, "shrinkB": radius * 0.7}
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(sx * reach, sy * reach), fontsize=fontsize,
                     ha={1: "left", 0: "center", -1: "right"}[sx], va={1: "bottom", 0: "center", -1: "top"}[sy],
