@@ -305,10 +305,10 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
     """Write each name beside its (x, y) point of the given radius (in points), where it covers the least.
 
     Call it once the figure's layout is settled (fig.draw_without_rendering()): it reasons in pixels. A place
-    costs the area it covers of other labels (twenty times: text on text is the worst), of other points (five
-    times: it would hide them), of lines, and (a hundred times) of the space outside the axes. A place next to the
-    point costs more when another point is nearer than the label's own; a place farther out, with a line back
-    to the point, costs a little for being far, and a lot when its line crosses another or runs over a point.
+    costs the area it covers of other labels (twenty times: text on text is the worst), of other points (as
+    much: it would hide them), of lines, and (a hundred times) of the space outside the axes. A place next to its
+    point costs much more when another point is nearer; a place farther out, with a line back to the point,
+    costs a little for being far, and is all but ruled out when its line crosses another or runs over a point.
     """
     to_pixels = ax.get_figure().dpi / 72
     frame = ax.get_window_extent()
@@ -332,17 +332,17 @@ def _label_points(ax, labelled: list[tuple[str, float, float, float]], fontsize:
                 bottom = py + sy * reach * to_pixels - (height if sy < 0 else height / 2 if sy == 0 else 0)
                 box = (left - air, bottom - air, left + width + air, bottom + height + air)
                 area = (width + 2 * air) * (height + 2 * air)
-                cost = (20 * _overlap(box, labels) + 5 * _overlap(box, other_discs) + _overlap(box, lines)
+                cost = (20 * _overlap(box, labels) + 20 * _overlap(box, other_discs) + _overlap(box, lines)
                         + 100 * (area - _overlap(box, [frame])))  # fmt: skip
                 cost += (distance - 1) * 0.1 * area
                 leader = ((px, py), ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))  # drawn to the text's centre
                 if distance > 1 and (any(_cross(*leader, *other) for other in leaders)
                                      or any(_distance_to_segment((qx, qy), *leader) < q + 2
                                             for qx, qy, q in points[:i] + points[i + 1 :])):  # fmt: skip
-                    cost += area  # a line crossing another, or over another point, would name the wrong point
+                    cost += 100 * area  # a line crossing another, or over another point, would name the wrong point
                 own = _gap(box, px, py) - r
                 if distance == 1 and any(_gap(box, qx, qy) - q < own for qx, qy, q in points[:i] + points[i + 1 :]):
-                    cost += 0.5 * area
+                    cost += 3 * area  # with no line back to its point, it would seem to name a nearer one
                 if best is None or cost < best[0]:
                     best = (cost, box, reach, sx, sy, distance, leader)
         _, box, reach, sx, sy, distance, leader = best
