@@ -167,7 +167,9 @@ def _grade_all(course: Course, overrides: dict, submissions: list[tuple[str, str
     # Spawned, not forked: a worker starts clean rather than with a copy of this process's gradebook sessions
     # (and so needs nbgrader quietened again).
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=quiet_nbgrader) as pool:
+    threads = max(1, batch.usable_cores() // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_start_worker,
+                             initargs=(threads,)) as pool:  # fmt: skip
         futures = {pool.submit(grade_one, course, overrides, student, assignment, force): (student, assignment)
                    for student, assignment in submissions}
         try:
@@ -180,6 +182,14 @@ def _grade_all(course: Course, overrides: dict, submissions: list[tuple[str, str
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+
+
+def _start_worker(threads: int) -> None:
+    """A grading worker's set-up: nbgrader quietened, and its kernels limited to their share of the cores
+    (unless the instructor set a limit), so that `jobs` kernels computing at once do not fight over them."""
+    quiet_nbgrader()
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))  # a grading kernel inherits this process's environment
 
 
 def grade_one(course: Course, overrides: dict, student: str, assignment: str, force: bool) -> dict:

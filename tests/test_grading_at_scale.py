@@ -89,6 +89,20 @@ def serial(tmp_path_factory, env, run_autograde):
 
 # ---- shards ----
 
+def test_parallel_workers_give_their_kernels_a_share_of_the_cores(monkeypatch):
+    """With --jobs N, each worker (and so each grading kernel it starts, which inherits its environment) gets
+    cores // N threads, unless the instructor chose a number; a serial run is left alone."""
+    from autograde.instructor import _start_worker
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    _start_worker(3)
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "3"
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    _start_worker(1)
+    assert os.environ["OMP_NUM_THREADS"] == "5"  # the instructor's choice stands
+
+
 def test_shards_are_disjoint_stable_and_cover_every_student():
     students = [f"learner{number:03d}" for number in range(300)]
     slices = [[student for student in students if shard_of(student, 4) == index] for index in range(4)]
