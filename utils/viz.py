@@ -250,8 +250,7 @@ def _field(result, name: str):
 
 # Where a point's label may go, as directions from the point: right-above first, then the other corners, then
 # straight above, below, right and left. Each direction is tried near the point's edge, then farther out with
-# a thin line back to the point; a label takes the place that covers the least of the labels already placed,
-# of the other points and of the space outside the axes (the first such place in this order).
+# a thin line back to the point; _label_points says what each place costs, and the first cheapest wins.
 _LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1), (1, 0), (-1, 0))
 _LABEL_DISTANCES = (1.0, 2.5, 4.0, 6.0, 9.0)  # times the gap between a point's edge and its label
 _LABEL_GAP = 3.0  # points
@@ -285,6 +284,7 @@ def _cross(a, b, c, d) -> bool:
 
 
 def _distance_to_segment(point, start, end) -> float:
+    """From `point` to the nearest point of the segment from `start` to `end`."""
     (x, y), (x0, y0), (x1, y1) = point, start, end
     length2 = (x1 - x0) ** 2 + (y1 - y0) ** 2
     t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - x0) * (x1 - x0) + (y - y0) * (y1 - y0)) / length2))
