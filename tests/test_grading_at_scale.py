@@ -146,10 +146,11 @@ def socket_folders(grader: int) -> list[Path]:
 
 
 def busy_worker(parent: int) -> int | None:
-    """A worker that is running a grading kernel right now (it has a child process), if any."""
+    """A worker that is running a grading kernel right now, if any: it has a child process and its kernel's
+    socket folder exists (a grader removes the folder before it reaps its kernel, so a child alone is not enough)."""
     for pid in workers(parent):
         try:
-            if Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            if Path(f"/proc/{pid}/task/{pid}/children").read_text().split() and socket_folders(pid):
                 return pid
         except OSError:
             continue
@@ -183,7 +184,8 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_grades_only_what_is_missing
     while processes_marked(env["AUTOGRADE_TEST_MARKER"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_marked(env["AUTOGRADE_TEST_MARKER"]) == []  # no kernel outlived its killed grader
-    assert socket_folders(victim), "the killed worker's kernel left no socket folder (was it caught grading?)"
+    # The killed worker's socket folder may already be gone: the other worker removes it if it starts a kernel
+    # before the broken pool stops it. Either way, no folder of the dead grader survives the rerun (below).
     assert "run the same command again to grade what is missing" in stdout
     finished = {learner: (autograded / learner / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").stat().st_mtime_ns
                 for learner, mode in notebook_modes(autograded).items() if not mode & 0o222}
@@ -191,7 +193,7 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_grades_only_what_is_missing
     assert finished and half_done, (finished, half_done)
 
     again = run_autograde(course, "grade", str(submitted), "--jobs", "2", "--json", env=env)
-    assert socket_folders(victim) == []  # removed by the rerun's graders, as its owner is gone
+    assert socket_folders(victim) == []  # removed by a later grader, as its owner is gone
     assert {learner: entry["score"] for learner, entry in results(again).items()} == serial
     assert gradebook_scores(f"sqlite:///{course / 'grading' / 'gradebook.db'}") == serial
     for learner, mtime in finished.items():  # graded once: the rerun left finished submissions alone
