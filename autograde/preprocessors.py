@@ -191,6 +191,10 @@ class GuardedExecute(Execute):
         2_000_000, help="Stream and display output kept per cell while it runs; the rest is dropped."
     ).tag(config=True)
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
+    # After a cell's reply, how long its last output may take. nbclient's 4 s can run out on a loaded machine
+    # (several kernels grading at once), and a finished cell would then be graded as one that ignored its
+    # interrupt. Only a cell that does ignore it waits the whole time.
+    iopub_timeout = Integer(15, help="Seconds to wait for a cell's last output after its reply.").tag(config=True)
     # Only this class decides what is skipped; a learner's tag must not skip a cell.
     skip_cells_with_tag = Unicode("autograde-internal-skip")
     error_on_timeout = Dict()

@@ -286,12 +286,15 @@ def test_grade_shows_a_progress_bar_and_reads_existing_grades_without_regrading(
                                                                                  run_autograde):
     _, stderr = graded
     assert f"{len(EXPECTED)}/{len(EXPECTED)}" in stderr  # tqdm's bar reached the end
-    started = time.monotonic()
+    autograded = {path: path.stat().st_mtime_ns for path in (course / "grading" / "autograded").glob(
+        f"*/{ASSIGNMENT}/{ASSIGNMENT}.ipynb")}
+    assert len(autograded) == len(EXPECTED)
     done = run_autograde(course, "grade", course / "grading" / "submitted", "--assignment", ASSIGNMENT, env=grading_env)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^solution\s+99_mini\s+8/8", done.stdout, flags=re.MULTILINE)
     assert re.search(r"^wrong\s+99_mini\s+2/8", done.stdout, flags=re.MULTILINE)
-    assert time.monotonic() - started < 60  # nothing regraded: nbgrader skips submissions graded before
+    # Nothing regraded (nbgrader skips submissions graded before): no autograded notebook was written again.
+    assert {path: path.stat().st_mtime_ns for path in autograded} == autograded
 
 
 @pytest.mark.slow
@@ -363,7 +366,8 @@ def test_check_grades_one_notebook_well_under_a_minute(course, notebooks, gradin
     print(f"\n`autograde check` of one notebook (3 exercises): {elapsed:.1f} s wall, {cpu:.1f} s CPU")
     assert done.returncode == 0, done.stderr
     assert re.search(r"^total\s+8\.0\s+8$", done.stdout, flags=re.MULTILINE)
-    assert elapsed < 60
+    # What it costs, in CPU seconds (the kernel's included): wall-clock time on a shared machine is noise.
+    assert cpu < 60
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ def test_course_command_starts_jupyterlab_with_nbgrader(tmp_path, free_port):
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path))
     server = subprocess.Popen(
         [str(REPO_ROOT / "course"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}"],
+         f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0"],  # a port taken meanwhile: an error
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:

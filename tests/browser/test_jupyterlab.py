@@ -188,7 +188,9 @@ def test_a_lesson_goes_through_the_exchange_and_is_graded(lab, page, request, ru
     assert not warnings, f"the formgrader warns: {warnings}"
     said = formgrader_action(page, lesson, "release")
     assert f"Successfully released '{lesson}'" in said, said
-    expect(formgrader_cell(page, lesson, "status")).to_have_text("released")
+    # The formgrader refreshes the row after its dialog, from the server: Playwright's 5 s default for expect (the
+    # context's default timeout does not apply to it) is too short on a loaded machine.
+    expect(formgrader_cell(page, lesson, "status")).to_have_text("released", timeout=120_000)
     snapshot("1-released")
 
     assignments = AssignmentList(page)
@@ -207,7 +209,7 @@ def test_a_lesson_goes_through_the_exchange_and_is_graded(lab, page, request, ru
     page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="Formgrader").click()
     said = formgrader_action(page, lesson, "collect")
     assert f"Successfully collected submissions of '{lesson}'" in said, said
-    expect(formgrader_cell(page, lesson, "num-submissions")).to_have_text("1")
+    expect(formgrader_cell(page, lesson, "num-submissions")).to_have_text("1", timeout=120_000)
     submitted = Path(lab.environment["CNN_COURSE_GRADING"]) / "submitted"
     done = run_autograde(REPO_ROOT, "grade", submitted, "--json", env=lab.environment)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]

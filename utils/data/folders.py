@@ -57,7 +57,9 @@ def decode_folder(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, 
     if not images:
         raise FileNotFoundError(f"{folder} has class folders but no images ({', '.join(IMAGE_SUFFIXES)}).")
     result = torch.stack(images), torch.tensor(labels, dtype=torch.long), classes
-    partial = cache_file.with_suffix(".partial")  # write, then rename: an interrupted run leaves no bad cache
+    # Write, then rename: an interrupted run leaves no bad cache. One file per process, so that two first runs
+    # at once (two notebooks, two test workers) do not write into the same file.
+    partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"images": result[0], "labels": result[1], "classes": classes}, partial)
