@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import tempfile
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
@@ -220,6 +221,9 @@ def grade_one(course: Course, overrides: dict, student: str, assignment: str, fo
     except CourseError as error:
         entry["error"] = str(error)
     except Exception as error:  # one submission's surprise must not stop the grading of the class
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a") as log:  # where the error line points: the traceback, for whoever looks into it
+            log.write(f"grading {student}/{assignment} failed:\n{traceback.format_exc()}")
         entry["error"] = f"{type(error).__name__}: {error}; see {log_file}"
     return entry
 

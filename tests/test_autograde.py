@@ -366,8 +366,10 @@ def test_check_grades_one_notebook_well_under_a_minute(course, notebooks, gradin
     print(f"\n`autograde check` of one notebook (3 exercises): {elapsed:.1f} s wall, {cpu:.1f} s CPU")
     assert done.returncode == 0, done.stderr
     assert re.search(r"^total\s+8\.0\s+8$", done.stdout, flags=re.MULTILINE)
-    # What it costs, in CPU seconds (the kernel's included): wall-clock time on a shared machine is noise.
-    assert cpu < 60
+    # What it costs, in CPU seconds: wall-clock time on a shared machine is noise. The count may leave out the
+    # sandboxed kernel (killed with its process group, it is not always waited for), so a generous wall-clock
+    # bound stays as a backstop.
+    assert cpu < 60 and elapsed < 300
 
 
 @pytest.mark.slow

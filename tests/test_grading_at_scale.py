@@ -27,6 +27,7 @@ from test_autograde import ASSIGNMENT, build_submission, make_course, processes_
 from autograde import batch
 from autograde.batch import parse_shard, shard_of
 from autograde.course import CourseError
+from autograde.preprocessors import SOCKET_FOLDER_PREFIX
 from utils.settings import REPO_ROOT
 
 # The learners are named after the variant of test_autograde.py they hand in (their points are listed there).
@@ -90,17 +91,43 @@ def serial(tmp_path_factory, env, run_autograde):
 # ---- shards ----
 
 def test_parallel_workers_give_their_kernels_a_share_of_the_cores(monkeypatch):
-    """With --jobs N, each worker (and so each grading kernel it starts, which inherits its environment) gets
-    cores // N threads, unless the instructor chose a number; a serial run is left alone."""
-    from autograde.instructor import _start_worker
+    """A worker's set-up gives it (and so each grading kernel it starts, which inherits its environment) the
+    thread count it is handed, unless the instructor chose a number."""
+    from autograde import instructor
 
+    monkeypatch.setattr(instructor, "quiet_nbgrader", lambda: None)  # it would change this process's logging
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.delenv(name, raising=False)
-    _start_worker(3)
+        monkeypatch.setenv(name, "unset")  # recorded first, so that what _start_worker sets is undone afterwards
+        monkeypatch.delenv(name)
+    instructor._start_worker(3)
     assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "3"
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    _start_worker(1)
+    instructor._start_worker(1)
     assert os.environ["OMP_NUM_THREADS"] == "5"  # the instructor's choice stands
+
+
+def test_an_unexpected_error_is_one_line_for_its_submission_and_its_traceback_is_in_the_log(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from autograde import instructor
+
+    class BrokenNbGrader:  # fails as no nbgrader run should: the error must not stop the class, nor be lost
+        def __init__(self, course, log_file, **overrides):
+            pass
+
+        def autograde(self, assignment, student, force):
+            raise ZeroDivisionError("a surprise in the grader")
+
+    monkeypatch.setattr(instructor, "NbGrader", BrokenNbGrader)
+    (tmp_path / "submitted" / "learner" / ASSIGNMENT).mkdir(parents=True)
+    course = SimpleNamespace(grading_dir=tmp_path / "grading")
+    entry = instructor.grade_one(course, {"submitted_directory": str(tmp_path / "submitted")}, "learner", ASSIGNMENT,
+                                 force=False)  # fmt: skip
+    message, _, log_file = entry["error"].partition("; see ")
+    assert message == "ZeroDivisionError: a surprise in the grader"
+    logged = Path(log_file).read_text()
+    assert f"grading learner/{ASSIGNMENT} failed" in logged and "Traceback" in logged
+    assert 'raise ZeroDivisionError("a surprise in the grader")' in logged
 
 
 def test_shards_are_disjoint_stable_and_cover_every_student():
@@ -142,7 +169,7 @@ def workers(parent: int) -> list[int]:
 
 def socket_folders(grader: int) -> list[Path]:
     """The folders of Unix sockets that a grader's kernels left behind (see autograde.preprocessors.socket_folder)."""
-    return list(Path(tempfile.gettempdir()).glob(f"autograde-kernel-{grader}-*"))
+    return list(Path(tempfile.gettempdir()).glob(f"{SOCKET_FOLDER_PREFIX}{grader}-*"))
 
 
 def busy_worker(parent: int) -> int | None:

@@ -2,7 +2,7 @@
 
     smoke  CI and grading: seconds per notebook, tiny subsets, one epoch
     cpu    a laptop: minutes per lesson, still meaningful accuracy
-    full   a GPU: all the data, 30 epochs (50 in lesson 05): the papers' recipes shortened to minutes
+    full   a GPU: all the data, 30 epochs (10 in lesson 01, 50 in lesson 05): the papers' recipes shortened to minutes
 
 `active_profile()` decides which one applies; `budget(lesson)` says how much data and how many epochs
 a lesson's training run gets under it, `measuring_seconds()` how long its speed measurements may take.
