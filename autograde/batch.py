@@ -85,14 +85,15 @@ def waiting_db_url(db_url: str) -> str:
 def setup_lock(db_url: str, lock_file: Path):
     """Held while one command creates the gradebook and records the assignments in it: an advisory lock in
     PostgreSQL (shards on several machines), a file lock beside the grading folder otherwise."""
-    if make_url(db_url).get_backend_name() == "postgresql":
+    url = parse_db_url(db_url)
+    if url.get_backend_name() == "postgresql":
         engine = create_engine(db_url)
         try:
             try:
                 connection = engine.connect()
             except OperationalError as error:
                 reason = str(error.orig).strip().splitlines()[0]
-                raise CourseError(f"cannot reach the gradebook {make_url(db_url)}: {reason}") from None
+                raise CourseError(f"cannot reach the gradebook {url}: {reason}") from None
             with connection:
                 connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SETUP_LOCK_KEY})
                 try:

@@ -75,7 +75,7 @@ def _process_exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, as another user's
-        return True
+        pass
     return True
 
 
@@ -317,12 +317,13 @@ class GuardedExecute(Execute):
         code = f"import autograde.kernel_guard\nautograde.kernel_guard.install({self._guard!r})\ndel autograde"
         msg_id = client.execute(code, silent=True, store_history=False)
         # Not the per-cell timeout: importing torch on a busy machine may take longer than a cell may.
-        deadline = time.monotonic() + max(self.startup_timeout, 120)
+        limit = max(self.startup_timeout, 120)
+        deadline = time.monotonic() + limit
         while True:
             try:
                 reply = await ensure_async(client.get_shell_msg(timeout=max(1.0, deadline - time.monotonic())))
             except queue.Empty:
-                raise RuntimeError(f"the grading kernel was not ready after {max(self.startup_timeout, 120)} s "
+                raise RuntimeError(f"the grading kernel was not ready after {limit} s "
                                    "(installing its guard, which imports torch: is the machine very busy?)") from None
             if reply["parent_header"].get("msg_id") == msg_id:
                 break

@@ -78,7 +78,11 @@ def serial(tmp_path_factory, env, run_autograde):
     grader = subprocess.Popen([sys.executable, "-m", "autograde", "--course", str(course), "grade", str(submitted),
                                "--jobs", "1", "--json"], cwd=course, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    stdout, stderr = grader.communicate(timeout=600)
+    try:
+        stdout, stderr = grader.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        grader.kill()  # not left grading behind a failed test
+        raise
     done = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)
     # --jobs 1 grades in the command's own process, which removed each of its kernels' socket folders
     assert socket_folders(grader.pid) == []

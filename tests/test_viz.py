@@ -196,7 +196,7 @@ IMAGENET = [("AlexNet", 56.522, 61_100_840, 0.71), ("VGG-16", 71.592, 138_357_54
 
 
 def _near_segment(point, a, b, radius) -> bool:
-    """Whether a disc of `radius` around `point` touches segment ab (sampled finely: a test needs no formula)."""
+    """Whether a disc of `radius` around `point` touches segment ab (sampled finely rather than solved)."""
     return any(math.dist(point, (a[0] + (b[0] - a[0]) * k / 200, a[1] + (b[1] - a[1]) * k / 200)) < radius
                for k in range(201))  # fmt: skip
 
@@ -240,6 +240,7 @@ def test_plot_comparison_keeps_labels_apart_inside_the_axes_and_tells_models_apa
         def turn(p, q, r):  # >0 when r lies left of the line from p to q
             return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
 
+        # Each point as a disc of radius sqrt(s / pi): 13% more than matplotlib's drawn sqrt(s) / 2, so stricter.
         discs = [(ax.transData.transform(offsets[0]), (collection.get_sizes()[0] / math.pi) ** 0.5 * fig.dpi / 72)
                  for collection in ax.collections for offsets in [collection.get_offsets()]]  # fmt: skip
         for a, b in lines:  # no line runs over a point other than its own (b is the text's end of the line)

@@ -392,6 +392,8 @@ def plot_comparison(
         for row, area, (colour, marker) in zip(rows, areas, styles, strict=True):
             ax.scatter(row[column], scale * row[1], s=area, color=colour, marker=marker,
                        alpha=0.6 if sized else 1.0, zorder=3)  # fmt: skip
+        # A point's radius for the labels: sqrt(s / pi), 13% more than the drawn sqrt(s) / 2 (scatter's s is the
+        # square of the marker's width), which keeps labels and lines a little clear of the marker's edge.
         to_label.append((ax, [(row[0], row[column], scale * row[1], (area / math.pi) ** 0.5)
                               for row, area in zip(rows, areas, strict=True)]))  # fmt: skip
         if front is not None:
